@@ -1,0 +1,9 @@
+"""Jupyter server extension of jupyterhub-mlteams: tracking, datasets and promotion in the notebook."""
+
+__version__ = "0.1.0"
+
+
+def _jupyter_server_extension_points() -> list[dict]:
+    from .app import MLTeamsExtension
+
+    return [{"module": "server_ext", "app": MLTeamsExtension}]
