@@ -1,0 +1,43 @@
+# The two commands: `make demo` runs the platform, `make test` runs every test.
+# Both install what they need first (see devenv/setup.sh).
+
+PY := .venv/bin/python
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: setup demo test test-unit test-integration test-browser lint cluster cluster-stop cluster-status cluster-reset bench clean
+
+setup:
+	@bash devenv/setup.sh
+
+demo: setup
+	$(PY) -m devenv.demo
+
+test: setup lint
+	$(PY) -m pytest tests
+
+test-unit: setup
+	$(PY) -m pytest tests -m unit
+
+test-integration: setup
+	$(PY) -m pytest tests -m integration
+
+test-browser: setup
+	$(PY) -m pytest tests -m browser
+
+lint: setup
+	.venv/bin/ruff check hub_ext server_ext devenv tests benchmarks
+
+cluster: setup
+	$(PY) -m devenv.cluster up
+
+cluster-stop:
+	@if [ -x $(PY) ]; then $(PY) -m devenv.cluster down; fi
+
+cluster-status:
+	$(PY) -m devenv.cluster status
+
+cluster-reset: cluster-stop
+	rm -rf .local/cluster .local/demo
+
+clean: cluster-stop
+	rm -rf .local .venv test-results

@@ -1,0 +1,110 @@
+"""JupyterHub (with configurable-http-proxy) on loopback, spawning onto the local cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .controlplane import StartError
+from .paths import REPO_ROOT, local_dir
+from .procs import Child, ProcessGroup, free_port
+
+CONFIG_FILE = REPO_ROOT / "devenv" / "jupyterhub_config.py"
+
+
+def proxy_command() -> str:
+    path = local_dir() / "node" / "node_modules" / ".bin" / "configurable-http-proxy"
+    if path.exists():
+        return str(path)
+    found = shutil.which("configurable-http-proxy")
+    if not found:
+        raise StartError("configurable-http-proxy is not installed: run `make setup`")
+    return found
+
+
+@dataclass
+class LocalHub:
+    """One JupyterHub process; its proxy is the hub's own child."""
+
+    state_dir: Path
+    kubeconfig: Path
+    procs: ProcessGroup
+    namespace: str = "jupyterhub"
+    password: str = "mlteams"
+    public_port: int = 0
+    api_token: str = field(default_factory=lambda: secrets.token_hex(16))
+    extra_env: dict[str, str] = field(default_factory=dict)
+    child: Child | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.public_port}"
+
+    def start(self, timeout: float = 120) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.public_port = self.public_port or free_port()
+        if not hasattr(self, "_ports"):
+            self._ports = (free_port(), free_port())
+        hub_port, proxy_api_port = self._ports
+        token_file = self.state_dir / "proxy_token"
+        if not token_file.exists():
+            token_file.write_text(secrets.token_hex(32))
+        bin_dir = str(Path(sys.executable).parent)
+        env = dict(
+            os.environ,
+            PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""),
+            KUBECONFIG=str(self.kubeconfig),
+            MLTEAMS_HUB_STATE_DIR=str(self.state_dir),
+            MLTEAMS_HUB_PUBLIC_URL=self.url,
+            MLTEAMS_HUB_API_URL=f"http://127.0.0.1:{hub_port}/hub/",
+            MLTEAMS_PROXY_API_URL=f"http://127.0.0.1:{proxy_api_port}",
+            MLTEAMS_PROXY_COMMAND=proxy_command(),
+            MLTEAMS_PROXY_TOKEN=token_file.read_text().strip(),
+            MLTEAMS_HUB_NAMESPACE=self.namespace,
+            MLTEAMS_DEMO_PASSWORD=self.password,
+            MLTEAMS_TEST_TOKEN=self.api_token,
+            **self.extra_env,
+        )
+        self.child = self.procs.start(
+            "jupyterhub", [str(Path(bin_dir) / "jupyterhub"), "-f", str(CONFIG_FILE)],
+            env=env, cwd=self.state_dir,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.child.alive():
+                raise StartError(f"jupyterhub exited with code {self.child.popen.returncode}; "
+                                 f"log {self.child.log_path}:\n{self.child.log_tail(40)}")
+            try:
+                self.api("GET", "/")
+                return
+            except (OSError, urllib.error.URLError):
+                time.sleep(0.5)
+        raise StartError(f"jupyterhub not answering at {self.url} after {timeout:.0f}s; "
+                         f"log {self.child.log_path}:\n{self.child.log_tail(40)}")
+
+    def stop(self) -> None:
+        if self.child is not None:
+            self.child.stop(timeout=60)
+            if self.child in self.procs.children:
+                self.procs.children.remove(self.child)
+            self.child = None
+
+    def api(self, method: str, path: str, body: Any = None, timeout: float = 30) -> Any:
+        """Call the hub's REST API (through the proxy) with the test service's token."""
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"{self.url}/hub/api{path}", data=data, method=method)
+        req.add_header("Authorization", f"token {self.api_token}")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            raw = resp.read()
+        return json.loads(raw) if raw else None

@@ -1,0 +1,49 @@
+"""JupyterHub configuration of the local platform (``make demo`` and the integration tests).
+
+Everything machine-specific arrives in ``MLTEAMS_HUB_*`` environment variables set by
+``devenv.hub``; the hub spawns servers with KubeSpawner as pods on the local cluster.
+"""
+
+import os
+
+c = get_config()  # noqa: F821  (provided by JupyterHub when it loads this file)
+env = os.environ
+
+state_dir = env["MLTEAMS_HUB_STATE_DIR"]
+c.JupyterHub.bind_url = env["MLTEAMS_HUB_PUBLIC_URL"]
+c.JupyterHub.hub_bind_url = env["MLTEAMS_HUB_API_URL"]
+c.JupyterHub.hub_connect_url = env["MLTEAMS_HUB_API_URL"]
+c.ConfigurableHTTPProxy.api_url = env["MLTEAMS_PROXY_API_URL"]
+c.ConfigurableHTTPProxy.command = [env["MLTEAMS_PROXY_COMMAND"]]
+c.ConfigurableHTTPProxy.auth_token = env["MLTEAMS_PROXY_TOKEN"]
+c.ConfigurableHTTPProxy.pid_file = os.path.join(state_dir, "proxy.pid")
+c.JupyterHub.db_url = f"sqlite:///{os.path.join(state_dir, 'jupyterhub.sqlite')}"
+c.JupyterHub.cookie_secret_file = os.path.join(state_dir, "cookie_secret")
+c.JupyterHub.pid_file = os.path.join(state_dir, "jupyterhub.pid")
+c.JupyterHub.log_level = env.get("MLTEAMS_HUB_LOG_LEVEL", "INFO")
+c.JupyterHub.cleanup_servers = env.get("MLTEAMS_HUB_CLEANUP_SERVERS", "1") == "1"
+
+c.JupyterHub.authenticator_class = "dummy"
+c.DummyAuthenticator.password = env["MLTEAMS_DEMO_PASSWORD"]
+c.Authenticator.allow_all = True
+c.Authenticator.admin_users = {"admin"}
+
+if env.get("MLTEAMS_TEST_TOKEN"):
+    c.JupyterHub.services = [{"name": "mlteams-tests", "api_token": env["MLTEAMS_TEST_TOKEN"]}]
+    c.JupyterHub.load_roles = [{
+        "name": "mlteams-tests",
+        "scopes": ["admin:users", "admin:servers", "access:servers", "read:hub"],
+        "services": ["mlteams-tests"],
+    }]
+
+c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
+c.KubeSpawner.namespace = env["MLTEAMS_HUB_NAMESPACE"]
+c.KubeSpawner.image = "mlteams/notebook:dev"
+c.KubeSpawner.cmd = ["jupyterhub-singleuser"]
+c.KubeSpawner.default_url = "/lab"
+c.KubeSpawner.start_timeout = 180
+c.KubeSpawner.http_timeout = 120
+c.KubeSpawner.working_dir = "/home/jovyan"
+c.KubeSpawner.volumes = [{"name": "home", "emptyDir": {}}]
+c.KubeSpawner.volume_mounts = [{"name": "home", "mountPath": "/home/jovyan"}]
+c.KubeSpawner.environment = {"HOME": "/home/jovyan"}

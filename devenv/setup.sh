@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Install everything the demo and the tests need on a fresh machine, from the package registries:
+# Debian packages (Chromium for the browser tests), the Python virtualenv with this bundle and its
+# test extras, configurable-http-proxy from npm, and the Kubernetes control plane built from Go
+# modules (cached outside the repository). Each step is skipped when it is already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+VENV=.venv
+LOCAL=${MLTEAMS_LOCAL_DIR:-.local}
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+need() {
+  command -v "$1" >/dev/null 2>&1 || { echo "error: $1 is required ($2)" >&2; exit 1; }
+}
+need "$PYTHON" "Python 3.10 or newer"
+need node "Node.js 18 or newer, for configurable-http-proxy"
+need npm "npm, for configurable-http-proxy"
+need go "Go 1.25 or newer, to build the Kubernetes control plane"
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { echo "error: Python 3.10+ needed" >&2; exit 1; }
+
+apt_missing=()
+command -v chromium >/dev/null 2>&1 || apt_missing+=(chromium)
+command -v unshare >/dev/null 2>&1 || apt_missing+=(util-linux)
+if ((${#apt_missing[@]})); then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing Debian packages: ${apt_missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null
+  else
+    echo "error: please install the Debian packages: ${apt_missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+stamp="$VENV/.installed-$(cat pyproject.toml | sha256sum | cut -c1-12)"
+if [ ! -f "$stamp" ]; then
+  say "creating the Python environment in $VENV (jupyterhub, kubespawner, mlflow, jupyterlab, test tools)"
+  [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/pip" install -q --upgrade pip
+  "$VENV/bin/pip" install -q -e '.[test]'
+  rm -f "$VENV"/.installed-*
+  touch "$stamp"
+fi
+
+if [ ! -x "$LOCAL/node/node_modules/.bin/configurable-http-proxy" ]; then
+  say "installing configurable-http-proxy from npm into $LOCAL/node"
+  mkdir -p "$LOCAL/node"
+  npm install --silent --no-audit --no-fund --prefix "$LOCAL/node" configurable-http-proxy@5 >/dev/null
+fi
+
+say "Kubernetes control plane binaries"
+"$VENV/bin/python" -m devenv.kube_build

@@ -1,0 +1,77 @@
+"""Shared fixtures: the local platform, started once per test session, and the leak check.
+
+Every process the suite starts carries ``MLTEAMS_RIG=<session id>`` in its environment (the
+pytest process sets it, so children inherit it). After the session, any process still
+carrying it fails the run and is listed and ended.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devenv.cluster import LocalCluster
+from devenv.demo import ensure_namespace
+from devenv.hub import LocalHub
+from devenv.procs import MARKER, processes_with_marker
+
+RIG_ID = f"pytest-{uuid.uuid4().hex[:12]}"
+os.environ[MARKER] = RIG_ID
+RESULTS_DIR = Path(__file__).resolve().parent.parent / "test-results"
+
+
+@pytest.fixture(scope="session")
+def results_dir() -> Path:
+    RESULTS_DIR.mkdir(exist_ok=True)
+    return RESULTS_DIR
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A real control plane plus the process kubelet, shared by the whole session."""
+    rig = LocalCluster(tmp_path_factory.mktemp("cluster"), rig_id=RIG_ID)
+    try:
+        rig.start()
+        yield rig
+    finally:
+        rig.stop()
+
+
+@pytest.fixture(scope="session")
+def hub(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHub]:
+    """JupyterHub with stock KubeSpawner, spawning into namespace ``jupyterhub`` on the rig."""
+    assert cluster.control_plane is not None
+    ensure_namespace(cluster.api, "jupyterhub")
+    local_hub = LocalHub(tmp_path_factory.mktemp("hub"), cluster.kubeconfig, cluster.control_plane.procs)
+    try:
+        local_hub.start()
+        yield local_hub
+    finally:
+        local_hub.stop()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    deadline = time.monotonic() + 15
+    left = processes_with_marker(RIG_ID)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.5)
+        left = processes_with_marker(RIG_ID)
+    if not left:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    lines = [f"  pid {pid}: {cmd[:200]}" for pid, cmd in left]
+    message = "processes started by the test suite are still running:\n" + "\n".join(lines)
+    if reporter:
+        reporter.write_line(message, red=True)
+    for pid, _ in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
