@@ -118,15 +118,16 @@ def format_memory(amount: int) -> str:
     """Bytes as the shortest exact Kubernetes memory quantity: 68719476736 -> "64Gi"."""
     if amount == 0:
         return "0"
+    candidates = [str(amount)]
     for suffix in ("Ei", "Pi", "Ti", "Gi", "Mi", "Ki"):
         unit = _BINARY_SUFFIXES[suffix]
         if amount % unit == 0:
-            return f"{amount // unit}{suffix}"
+            candidates.append(f"{amount // unit}{suffix}")
     for suffix in ("E", "P", "T", "G", "M", "k"):
         unit = int(_DECIMAL_SUFFIXES[suffix])
         if amount % unit == 0:
-            return f"{amount // unit}{suffix}"
-    return str(amount)
+            candidates.append(f"{amount // unit}{suffix}")
+    return min(candidates, key=len)
 
 
 def describe_cpu(millicores: int) -> str:
