@@ -1,4 +1,5 @@
-"""Loopback pod addresses: one /16 per node (127.10+i.0.0/16), persisted across restarts.
+"""Loopback pod addresses: one /16 block per node (127.<block>.0.0/16, by default block 10+i for
+the i-th node), persisted across restarts.
 
 Every address in 127.0.0.0/8 reaches the loopback interface on Linux, so a pod's processes can bind
 their own address and other processes on the host can reach it without any network setup.
@@ -19,8 +20,8 @@ class AddressesExhausted(RuntimeError):
     pass
 
 
-def address_for(node_index: int, offset: int) -> str:
-    return f"127.{10 + node_index}.{offset >> 8}.{offset & 0xFF}"
+def address_for(block: int, offset: int) -> str:
+    return f"127.{block}.{offset >> 8}.{offset & 0xFF}"
 
 
 def _usable(offset: int) -> bool:
@@ -47,23 +48,23 @@ class AddressPool:
     def lookup(self, owner: str) -> str | None:
         return self._owners.get(owner)
 
-    def allocate(self, node_index: int, owner: str) -> str:
+    def allocate(self, block: int, owner: str) -> str:
         existing = self._owners.get(owner)
         if existing is not None:
             return existing
         taken = set(self._owners.values())
-        key = str(node_index)
+        key = str(block)
         start = self._cursor.get(key, _FIRST_OFFSET - 1)
         span = _LAST_OFFSET - _FIRST_OFFSET + 1
         for step in range(1, span + 1):
             offset = _FIRST_OFFSET + (start - _FIRST_OFFSET + step) % span
-            address = address_for(node_index, offset)
+            address = address_for(block, offset)
             if _usable(offset) and address not in taken:
                 self._owners[owner] = address
                 self._cursor[key] = offset
                 self._save()
                 return address
-        raise AddressesExhausted(f"no free pod address left on node #{node_index}")
+        raise AddressesExhausted(f"no free pod address left in 127.{block}.0.0/16")
 
     def release(self, owner: str) -> str | None:
         address = self._owners.pop(owner, None)

@@ -25,8 +25,9 @@ class KubeletContext:
     host_path: str
     inherited: dict[str, str] = field(default_factory=dict)
 
-    def node_index(self, name: str) -> int:
-        return self.nodes[name][0]
+    def address_block(self, name: str) -> int:
+        index, spec = self.nodes[name]
+        return spec.block(index)
 
     def node_allocatable(self, name: str) -> dict[str, str]:
         return self.nodes[name][1].capacity()

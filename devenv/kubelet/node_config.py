@@ -1,10 +1,12 @@
 """The fake nodes the process kubelet registers: built-in defaults or a JSON file.
 
 A nodes file is a JSON list of objects with the keys ``name``, ``cpu``, ``memory`` and optionally
-``pods``, ``gpus``, ``gpuProduct``, ``instanceType``, ``labels`` (object) and ``taints`` (list of
-``{key, value, effect}``). Nodes with ``gpus`` get the ``nvidia.com/gpu`` resource, the
-``nvidia.com/gpu.present`` / ``nvidia.com/gpu.product`` labels and the ``nvidia.com/gpu=present``
-NoSchedule taint, as the NVIDIA device plugin and GPU operator set them on real clusters.
+``pods``, ``gpus``, ``gpuProduct``, ``instanceType``, ``labels`` (object), ``taints`` (list of
+``{key, value, effect}``) and ``addressBlock`` (the second octet of the node's 127.x.0.0/16 pod
+addresses; 10 + the node's position by default). Nodes with ``gpus`` get the ``nvidia.com/gpu``
+resource, the ``nvidia.com/gpu.present`` / ``nvidia.com/gpu.product`` labels and the
+``nvidia.com/gpu=present`` NoSchedule taint, as the NVIDIA device plugin and GPU operator set
+them on real clusters.
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ class NodeSpec:
     instance_type: str = "process-kubelet"
     labels: dict[str, str] = field(default_factory=dict)
     taints: tuple[dict[str, str], ...] = ()
+    address_block: int | None = None
+
+    def block(self, index: int) -> int:
+        """Second octet of the pod addresses of this node, the ``index``-th of its kubelet."""
+        return self.address_block if self.address_block is not None else 10 + index
 
     def all_labels(self) -> dict[str, str]:
         labels = {
@@ -69,6 +76,15 @@ DEFAULT_NODES: tuple[NodeSpec, ...] = (
 )
 
 
+def _address_block(value: object) -> int | None:
+    if value is None:
+        return None
+    block = int(value)  # type: ignore[call-overload]
+    if not 1 <= block <= 254:
+        raise ValueError(f"addressBlock {block} is outside 1..254")
+    return block
+
+
 def node_from_json(item: dict[str, Any]) -> NodeSpec:
     try:
         return NodeSpec(
@@ -80,6 +96,7 @@ def node_from_json(item: dict[str, Any]) -> NodeSpec:
             gpu_product=str(item.get("gpuProduct", DEFAULT_GPU_PRODUCT)),
             instance_type=str(item.get("instanceType", "process-kubelet")),
             labels={str(k): str(v) for k, v in item.get("labels", {}).items()},
+            address_block=_address_block(item.get("addressBlock")),
             taints=tuple(
                 {"key": str(t["key"]), "value": str(t.get("value", "")), "effect": str(t["effect"])}
                 for t in item.get("taints", [])
@@ -99,4 +116,7 @@ def load_nodes(path: Path | None) -> tuple[NodeSpec, ...]:
     names = [n.name for n in nodes]
     if len(set(names)) != len(names):
         raise ValueError(f"{path}: node names must be unique")
+    blocks = [n.block(i) for i, n in enumerate(nodes)]
+    if len(set(blocks)) != len(blocks):
+        raise ValueError(f"{path}: nodes must have distinct address blocks")
     return nodes

@@ -20,14 +20,14 @@ _PRESSURE_CONDITIONS = (
 )
 
 
-def pod_cidr(index: int) -> str:
+def pod_cidr(block: int) -> str:
     """The loopback /16 whose addresses the node's pods get."""
-    return f"127.{10 + index}.0.0/16"
+    return f"127.{block}.0.0/16"
 
 
 def node_body(spec: NodeSpec, index: int, ready_since: str) -> dict[str, Any]:
     """The Node to create for ``spec``, status included."""
-    cidr = pod_cidr(index)
+    cidr = pod_cidr(spec.block(index))
     return {
         "apiVersion": "v1",
         "kind": "Node",

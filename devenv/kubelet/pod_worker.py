@@ -240,7 +240,7 @@ class PodWorker:
         if self._host_network:
             self.pod_ip = HOST_IP
         else:
-            self.pod_ip = self._ctx.addresses.allocate(self._ctx.node_index(self.node), self.uid)
+            self.pod_ip = self._ctx.addresses.allocate(self._ctx.address_block(self.node), self.uid)
         log.info("pod %s: on node %s with address %s", self.label, self.node, self.pod_ip)
         self._save()
         while True:
