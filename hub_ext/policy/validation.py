@@ -98,7 +98,7 @@ def excerpt(value: Any, limit: int = 32) -> str:
     elif isinstance(value, bool | int | float) or value is None:
         text = json.dumps(value)
     else:
-        return f"<{type(value).__name__}>"
+        return f"a {type(value).__name__}"
     cut = len(text) > limit
     text = _SAFE_CHARS.sub("?", text[:limit])
     return f"'{text}...'" if cut else f"'{text}'"
