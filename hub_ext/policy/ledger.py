@@ -415,3 +415,58 @@ class Ledger:
             servers.discard(server)
             if not servers:
                 del self._team_servers[team]
+
+
+class MirroredPods(dict[str, Any]):
+    """A dict of pod manifests keyed ``"namespace/name"`` that keeps a ``Ledger`` in step.
+
+    Meant to stand in for a pod reflector's store: every write and delete of a manifest
+    is applied to the ledger at once, so the ledger never has to list or rescan pods.
+    Creating one replaces the ledger's pods with ``initial`` (a full relist).
+    """
+
+    def __init__(self, ledger: Ledger, initial: Mapping[str, Mapping[str, Any]] | None = None):
+        super().__init__(initial or {})
+        self._ledger = ledger
+        ledger.replace_pods(self.values())
+
+    def __setitem__(self, key: str, manifest: Mapping[str, Any]) -> None:
+        super().__setitem__(key, manifest)
+        self._ledger.upsert_pod(manifest)
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self._forget(key)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        present = key in self
+        value = super().pop(key, *default)
+        if present:
+            self._forget(key)
+        return value
+
+    def popitem(self) -> tuple[str, Any]:
+        key, value = super().popitem()
+        self._forget(key)
+        return key, value
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def clear(self) -> None:
+        for key in list(self):
+            del self[key]
+
+    def __ior__(self, other: Any) -> MirroredPods:  # type: ignore[override]
+        self.update(other)
+        return self
+
+    def _forget(self, key: str) -> None:
+        namespace, _, name = key.partition("/")
+        self._ledger.remove_pod(namespace, name)

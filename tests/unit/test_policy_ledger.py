@@ -9,6 +9,7 @@ import pytest
 
 from hub_ext.policy import (
     Ledger,
+    MirroredPods,
     PodSummary,
     QuotaOverride,
     Reservation,
@@ -347,3 +348,38 @@ def test_incremental_totals_match_a_recount_after_random_events(seed: int) -> No
             assert ledger.team_usage(name).gpus == expected_teams.get(name, 0)
             for person in users:
                 assert ledger.user_usage(name, person).gpus == expected_users.get((name, person), 0)
+
+
+def _gpu_pod(namespace: str, name: str, user: str, gpus: int, phase: str = "Running"):
+    return manifest(
+        metadata={
+            "namespace": namespace,
+            "name": name,
+            "annotations": {"mlteams.io/user": user, "mlteams.io/server": f"{user}/{name}"},
+        },
+        spec={"containers": [{"resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}]},
+        status={"phase": phase},
+    )
+
+
+def test_mirrored_pods_keep_the_ledger_in_step() -> None:
+    ledger = Ledger()
+    ledger.reserve(reservation("vision", "zed", 1))
+    store = MirroredPods(ledger, {"team-vision/a": _gpu_pod("team-vision", "a", "ada", 2)})
+    assert ledger.team_usage("vision").gpus == 3
+    store["team-vision/b"] = _gpu_pod("team-vision", "b", "bob", 1)
+    assert ledger.user_usage("vision", "bob").gpus == 1
+    store["team-vision/b"] = _gpu_pod("team-vision", "b", "bob", 1, phase="Succeeded")
+    assert ledger.user_usage("vision", "bob").gpus == 0
+    store.pop("team-vision/b", None)
+    store.pop("team-vision/missing", None)
+    assert "team-vision/b" not in store
+    store.update({"team-vision/c": _gpu_pod("team-vision", "c", "cy", 2)})
+    store.setdefault("team-vision/d", _gpu_pod("team-vision", "d", "dee", 1))
+    assert ledger.team_usage("vision").gpus == 2 + 2 + 1 + 1
+    del store["team-vision/c"]
+    assert ledger.user_usage("vision", "cy") == Usage()
+    store.clear()
+    assert ledger.team_usage("vision").gpus == 1, "only the reservation is left"
+    MirroredPods(ledger, {"team-vision/e": _gpu_pod("team-vision", "e", "eve", 2)})
+    assert ledger.team_usage("vision").gpus == 3, "a relist replaces pods, keeps reservations"
