@@ -23,9 +23,8 @@ from .config import (
     QuotaOverride,
     Team,
     Toleration,
-    load_config,
-    parse_quota_override,
 )
+from .config_loader import load_config, parse_quota_override
 from .ledger import (
     GPU_RESOURCE,
     PROFILE_LABEL,
