@@ -425,7 +425,9 @@ class MirroredPods(dict[str, Any]):
     Creating one replaces the ledger's pods with ``initial`` (a full relist).
     """
 
-    def __init__(self, ledger: Ledger, initial: Mapping[str, Mapping[str, Any]] | None = None):
+    def __init__(
+        self, ledger: Ledger, initial: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> None:
         super().__init__(initial or {})
         self._ledger = ledger
         ledger.replace_pods(self.values())
