@@ -138,6 +138,12 @@ def run(spec: dict[str, Any]) -> int:
             preexec_fn=os.setpgrp,
             close_fds=True,
         )
+    except FileNotFoundError:
+        program = spec["argv"][0]
+        where = "in $PATH" if "/" not in program else ""
+        return _start_error(
+            spec, started_at, f'exec: "{program}": executable file not found {where}'.strip()
+        )
     except OSError as exc:
         return _start_error(spec, started_at, f'exec: "{spec["argv"][0]}": {exc.strerror or exc}')
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shlex
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +61,11 @@ class Container:
     @property
     def sidecar(self) -> bool:
         return self.init and self.spec.get("restartPolicy") == "Always"
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    flat = text.replace("\n", "\\n")
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def _resource_version(pod: dict[str, Any]) -> int:
@@ -489,7 +495,7 @@ class PodWorker:
             container.name,
             process.pid,
             self.pod_ip,
-            " ".join(plan.argv),
+            _one_line(shlex.join(plan.argv)),
         )
         await self._event(NORMAL, "Created", f"Created container: {container.name}", container)
         await self._event(NORMAL, "Started", f"Started container {container.name}", container)
