@@ -92,7 +92,8 @@ async def test_rbac_denies_service_account_without_binding(
     cfg = client.Configuration()
     cfg.host = kube.configuration.host
     cfg.ssl_ca_cert = kube.configuration.ssl_ca_cert
-    cfg.api_key = {"authorization": f"Bearer {token.status.token}"}
+    cfg.api_key = {"BearerToken": token.status.token}
+    cfg.api_key_prefix = {"BearerToken": "Bearer"}
     async with client.ApiClient(configuration=cfg) as as_nobody:
         with pytest.raises(ApiException) as denied:
             await client.CoreV1Api(as_nobody).list_namespaced_pod(namespace)
