@@ -17,7 +17,8 @@ and runs every pod the scheduler binds to them as local processes:
   server told to listen on ``http://0.0.0.0:8888`` thus listens on its pod address, port 8888;
 * volumes are local directories under the state directory (emptyDir per pod, one directory per
   PersistentVolumeClaim that outlives pods, ConfigMap/Secret/downward API/projected contents
-  written as files, hostPath as is);
+  written as files, hostPath as is); claims of the StorageClass ``process-kubelet-local``, which
+  the kubelet registers as the default class, are provisioned by the kubelet (see ``storage``);
 * status, conditions, container statuses and events are reported as a kubelet reports them;
   deletion is graceful (SIGTERM, grace period, SIGKILL, then the pod object is removed).
 

@@ -77,6 +77,11 @@ class EventRecorder:
                 f"/api/v1/namespaces/{body['metadata']['namespace']}/events", body
             )
         except KubeError as exc:
+            if exc.status in (403, 404):
+                log.debug(
+                    "event %s for pod %s not recorded: %s", reason, pod["metadata"]["name"], exc
+                )
+                return
             log.warning(
                 "could not record event %s for pod %s: %s", reason, pod["metadata"]["name"], exc
             )

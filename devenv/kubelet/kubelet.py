@@ -18,6 +18,7 @@ from .node_heartbeat import NodeHeartbeat
 from .pod_worker import PodWorker
 from .processes import kill_marked
 from .records import PodRecord, load_records
+from .storage import Provisioner
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ class Kubelet:
     async def _start(self) -> None:
         await self._retry("register nodes", self._heartbeat.register)
         self._background.append(asyncio.create_task(self._heartbeat.run()))
+        provisioner = Provisioner(self._ctx.kube, self._ctx.layout.pvc_root)
+        self._background.append(asyncio.create_task(provisioner.run()))
         self._records = {
             record.uid: (pod_dir, record)
             for pod_dir, record in load_records(self._ctx.layout.pods_root)

@@ -595,9 +595,11 @@ class PodWorker:
     def _release(self) -> None:
         for container in self._containers:
             kill_marked(self._marker(container))
-        if not self._host_network:
-            self._ctx.addresses.release(self.uid)
         self.paths.remove_all_but_logs()
+        if self._host_network:
+            log.info("pod %s: released pod directories", self.label)
+            return
+        self._ctx.addresses.release(self.uid)
         log.info("pod %s: released address %s and pod directories", self.label, self.pod_ip)
 
     def _grace_period(self) -> float:

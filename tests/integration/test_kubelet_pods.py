@@ -263,3 +263,67 @@ async def test_graceful_deletion_stops_process_and_removes_pod(
         namespace, field_selector="involvedObject.name=doomed"
     )
     assert "Killing" in {e.reason for e in events.items}
+
+
+async def test_claim_is_provisioned_and_outlives_its_pods(
+    kube: client.ApiClient, namespace: str, cluster: LocalCluster
+) -> None:
+    core = client.CoreV1Api(kube)
+    await core.create_namespaced_persistent_volume_claim(
+        namespace,
+        {
+            "metadata": {"name": "home"},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        },
+    )
+    volumes = [{"name": "home", "persistentVolumeClaim": {"claimName": "home"}}]
+    mounts = [{"name": "home", "mountPath": "/home/jovyan"}]
+    writer = pod_body(
+        "writer",
+        ["sh", "-c", 'echo kept > "$HOME/notes.txt"'],
+        restartPolicy="Never",
+        volumes=volumes,
+        container={"volumeMounts": mounts},
+    )
+    await core.create_namespaced_pod(namespace, writer)
+    pod = await wait_phase(core, "writer", namespace, "Succeeded", "Failed")
+    assert pod.status.phase == "Succeeded"
+    claim = await core.read_namespaced_persistent_volume_claim("home", namespace)
+    assert claim.status.phase == "Bound"
+    assert claim.spec.storage_class_name == "process-kubelet-local"
+    directory = cluster.state_dir / "kubelet" / "pvc" / namespace / "home"
+    assert (directory / "notes.txt").read_text() == "kept\n"
+
+    await core.delete_namespaced_pod("writer", namespace)
+    reader = pod_body(
+        "reader",
+        ["cat", "/home/jovyan/notes.txt"],
+        restartPolicy="Never",
+        volumes=volumes,
+        container={"volumeMounts": [dict(mounts[0], readOnly=True)]},
+    )
+    await core.create_namespaced_pod(namespace, reader)
+    pod = await wait_phase(core, "reader", namespace, "Succeeded", "Failed")
+    assert pod.status.phase == "Succeeded"
+    assert (pod_dir(cluster, pod) / "main.log").read_text() == "kept\n"
+
+    await core.delete_namespaced_pod("reader", namespace)
+    await core.delete_namespaced_persistent_volume_claim("home", namespace)
+    await eventually(
+        lambda: asyncio.to_thread(lambda: not directory.exists()),
+        timeout=60,
+        what="the released claim's directory to be removed",
+    )
+    volume = claim.spec.volume_name
+
+    async def volume_gone() -> bool:
+        try:
+            await core.read_persistent_volume(volume)
+        except ApiException as exc:
+            return exc.status == 404
+        return False
+
+    await eventually(volume_gone, timeout=30, what="the released volume to be deleted")

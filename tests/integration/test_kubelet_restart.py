@@ -136,6 +136,7 @@ def pinned_server(name: str, node: str) -> dict[str, Any]:
                     "name": "srv",
                     "image": "mlteams/test:dev",
                     "command": ["python", "-m", "http.server", "--bind", "0.0.0.0", "8000"],
+                    "readinessProbe": {"tcpSocket": {"port": 8000}, "periodSeconds": 1},
                 }
             ],
         },
