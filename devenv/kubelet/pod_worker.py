@@ -154,6 +154,13 @@ class PodWorker:
         self.init_done = record.init_done
         self.init_failed = record.init_failed
         by_name = {c.name: c for c in self._containers}
+        status = self.pod.get("status") or {}
+        reported_ready = {
+            s["name"]
+            for s in (status.get("containerStatuses") or [])
+            + (status.get("initContainerStatuses") or [])
+            if s.get("ready")
+        }
         for name, saved in record.containers.items():
             container = by_name.get(name)
             if container is None:
@@ -174,9 +181,9 @@ class PodWorker:
                 container.started_at = time.monotonic()
                 if container.process.alive():
                     log.info("pod %s: adopted container %s (pid %d)", self.label, name, saved.pid)
-                    view.ready = container.probe is None
+                    view.ready = container.probe is None or name in reported_ready
                     if container.probe:
-                        container.probe.restart()
+                        container.probe.resume(ready=view.ready)
                 else:
                     log.info(
                         "pod %s: container %s (pid %d) ended while the kubelet was away",

@@ -93,6 +93,12 @@ class ReadinessProbe:
         self._successes = self._failures = 0
         self._next_at = time.monotonic() + self._initial_delay
 
+    def resume(self, ready: bool) -> None:
+        """Carry on probing a container adopted from a previous kubelet, from its last readiness."""
+        self.ready = ready
+        self._successes = self._failures = 0
+        self._next_at = time.monotonic()
+
     async def poll(self, pod_ip: str) -> bool:
         """Probe when due; the current readiness."""
         if time.monotonic() < self._next_at:

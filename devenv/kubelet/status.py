@@ -260,6 +260,9 @@ def pod_status(pod: dict[str, Any], view: PodView, now: str) -> dict[str, Any]:
         "message": view.message,
         "reason": view.reason,
     }
+    generation = pod.get("metadata", {}).get("generation")
+    if generation is not None:
+        status["observedGeneration"] = generation
     if view.pod_ip:
         status["podIP"] = view.pod_ip
         status["podIPs"] = [{"ip": view.pod_ip}]

@@ -126,6 +126,11 @@ def test_running_ready_pod_status() -> None:
     assert "initContainerStatuses" not in status
 
 
+def test_observed_generation_follows_pod() -> None:
+    pod = {"metadata": {"generation": 3}, "spec": {}}
+    assert pod_status(pod, view("Running", [running()]), NOW)["observedGeneration"] == 3
+
+
 def test_unready_container_makes_pod_unready_with_reason() -> None:
     status = pod_status({"spec": {}}, view("Running", [running(ready=False)]), NOW)
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
