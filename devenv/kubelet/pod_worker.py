@@ -9,24 +9,23 @@ import json
 import logging
 import shlex
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
 from .api import KubeError
 from .clock import rfc3339
+from .containers import Container, new_container, next_backoff, restarts, termination_from
 from .context import KubeletContext
 from .env import ContainerConfigError
 from .events import NORMAL, WARNING
 from .node_objects import HOST_IP
 from .podspec import PodContext, StartError, container_marker, plan_container
-from .probes import ReadinessProbe
 from .processes import ContainerProcess, kill_marked, read_exit_file, start_container
 from .records import ContainerRecord, PodRecord, save_record
 from .references import Lookups
 from .resolver import fetch_lookups
-from .status import ContainerView, PodView, Termination, pod_phase, pod_status, termination_reason
+from .status import PodView, Termination, pod_phase, pod_status
 from .volume_setup import materialise
 from .volumes import VolumeContext, VolumeError, VolumeSource, plan_volumes
 
@@ -34,33 +33,9 @@ log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.5
 RETRY_SECONDS = 5.0
-BACKOFF_INITIAL_SECONDS = 1.0
-BACKOFF_MAX_SECONDS = 60.0
-BACKOFF_RESET_AFTER_SECONDS = 60.0
 DEFAULT_GRACE_SECONDS = 30
 MINIMUM_FORCED_GRACE_SECONDS = 2
 WARNING_REPEAT_SECONDS = 60.0
-
-
-@dataclass
-class Container:
-    spec: dict[str, Any]
-    init: bool
-    view: ContainerView
-    process: ContainerProcess | None = None
-    has_run: bool = False
-    started_at: float = 0.0
-    restart_at: float = 0.0
-    backoff: float = 0.0
-    probe: ReadinessProbe | None = None
-
-    @property
-    def name(self) -> str:
-        return str(self.spec["name"])
-
-    @property
-    def sidecar(self) -> bool:
-        return self.init and self.spec.get("restartPolicy") == "Always"
 
 
 def _one_line(text: str, limit: int = 200) -> str:
@@ -103,23 +78,14 @@ class PodWorker:
         has_init = bool(spec.get("initContainers"))
         self._containers: list[Container] = []
         for item in spec.get("initContainers") or []:
-            self._containers.append(self._new_container(item, True, "PodInitializing"))
+            self._containers.append(new_container(item, True, "PodInitializing"))
         for item in spec.get("containers") or []:
             reason = "PodInitializing" if has_init else "ContainerCreating"
-            self._containers.append(self._new_container(item, False, reason))
+            self._containers.append(new_container(item, False, reason))
         if record is not None:
             self._restore(record)
         elif (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             self._restore_finished(pod["status"])
-
-    @staticmethod
-    def _new_container(spec: dict[str, Any], init: bool, waiting: str) -> Container:
-        view = ContainerView(name=spec["name"], image=spec.get("image", ""), waiting_reason=waiting)
-        probe = spec.get("readinessProbe")
-        container = Container(spec=spec, init=init, view=view)
-        if probe and (not init or spec.get("restartPolicy") == "Always"):
-            container.probe = ReadinessProbe(probe, spec)
-        return container
 
     @property
     def _init_containers(self) -> list[Container]:
@@ -293,44 +259,20 @@ class PodWorker:
     # -- containers ------------------------------------------------------------------------------
 
     def _termination_of(self, container: Container) -> Termination:
-        """How the container's last process ended, from the wrapper's exit record."""
+        """How the container's last process ended."""
         process = container.process
         assert process is not None
-        record = read_exit_file(self.paths.exit_record(container.name))
-        started = container.view.running_since
-        if record is not None:
-            code = int(record.get("exitCode", 0))  # type: ignore[call-overload]
-            return Termination(
-                exit_code=code,
-                reason=str(record.get("reason") or termination_reason(code)),
-                finished_at=str(record.get("finishedAt") or rfc3339()),
-                started_at=started,
-                container_id=process.container_id,
-                message=record.get("message"),  # type: ignore[arg-type]
-                signal=record.get("signal"),  # type: ignore[arg-type]
-            )
-        code = process.return_code()
-        if code is None:
-            return Termination(
-                exit_code=137,
-                reason="ContainerStatusUnknown",
-                finished_at=rfc3339(),
-                started_at=started,
-                container_id=process.container_id,
-                message="the container's process ended while the kubelet was not watching it",
-            )
-        if code < 0:
-            code = 128 - code
-        return Termination(code, termination_reason(code), rfc3339(), started, process.container_id)
+        return termination_from(
+            read_exit_file(self.paths.exit_record(container.name)),
+            process.return_code(),
+            container.view.running_since,
+            process.container_id,
+        )
 
     def _should_restart(self, container: Container, exit_code: int) -> bool:
         if self.finished or self.init_failed:
             return False
-        if container.sidecar:
-            return True
-        if self._restart_policy == "Always" and not container.init:
-            return True
-        return self._restart_policy in ("Always", "OnFailure") and exit_code != 0
+        return restarts(self._restart_policy, container, exit_code)
 
     async def _reap(self) -> None:
         for container in self._containers:
@@ -359,10 +301,7 @@ class PodWorker:
             view.terminated = termination
         elif self._should_restart(container, termination.exit_code):
             ran_for = time.monotonic() - container.started_at
-            if ran_for >= BACKOFF_RESET_AFTER_SECONDS or container.backoff == 0:
-                container.backoff = BACKOFF_INITIAL_SECONDS
-            else:
-                container.backoff = min(container.backoff * 2, BACKOFF_MAX_SECONDS)
+            container.backoff = next_backoff(container.backoff, ran_for)
             container.restart_at = time.monotonic() + container.backoff
             view.terminated = None
             view.last_terminated = termination

@@ -17,6 +17,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .podspec import CONTAINER_MARKER
 
@@ -141,7 +142,7 @@ def start_container(
     return ContainerProcess(pid=popen.pid, started=started, marker=marker, popen=popen)
 
 
-def read_exit_file(path: Path) -> dict[str, object] | None:
+def read_exit_file(path: Path) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text())
     except (FileNotFoundError, ValueError):
