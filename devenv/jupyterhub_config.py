@@ -47,3 +47,6 @@ c.KubeSpawner.working_dir = "/home/jovyan"
 c.KubeSpawner.volumes = [{"name": "home", "emptyDir": {}}]
 c.KubeSpawner.volume_mounts = [{"name": "home", "mountPath": "/home/jovyan"}]
 c.KubeSpawner.environment = {"HOME": "/home/jovyan"}
+# The process kubelet runs every container as root on the host (the project's interpreter may live
+# in root's home), so the single-user server is told that root is expected here.
+c.KubeSpawner.args = ["--allow-root"]
