@@ -2,7 +2,9 @@
 
 Every process the platform starts carries ``MLTEAMS_RIG=<id>`` in its environment and inherits
 it to its own children, so a leak check can find any survivor by reading ``/proc/*/environ``.
-Children also get SIGTERM from the kernel if the process that started them dies.
+Children also get SIGTERM from the kernel if the process that started them dies. Each child has
+its own session, so a Ctrl-C in the terminal reaches only the launcher, which then stops the
+children in order (hub before kubelet before control plane).
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ class ProcessGroup:
         with open(log_path, "ab") as log:
             popen = subprocess.Popen(
                 list(argv), env=full_env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
+                stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent, start_new_session=True,
             )
         child = Child(name, popen, log_path)
         self.children.append(child)
