@@ -1,1 +1,1 @@
-"""Development tooling: the local platform (a real Kubernetes control plane, a process kubelet, and the demo)."""
+"""Development tooling: the local platform (control plane, process kubelet, hub and demo)."""

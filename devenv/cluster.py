@@ -69,10 +69,22 @@ class LocalCluster:
     def start_kubelet(self, on_exit: str = "stop") -> Child:
         assert self.control_plane is not None
         env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), KUBECONFIG=str(self.kubeconfig))
-        self.kubelet = self.control_plane.procs.start("kubelet", [
-            sys.executable, "-m", "devenv.kubelet", "--kubeconfig", str(self.kubeconfig),
-            "--state-dir", str(self.state_dir / "kubelet"), "--on-exit", on_exit,
-        ], env=env, cwd=REPO_ROOT)
+        self.kubelet = self.control_plane.procs.start(
+            "kubelet",
+            [
+                sys.executable,
+                "-m",
+                "devenv.kubelet",
+                "--kubeconfig",
+                str(self.kubeconfig),
+                "--state-dir",
+                str(self.state_dir / "kubelet"),
+                "--on-exit",
+                on_exit,
+            ],
+            env=env,
+            cwd=REPO_ROOT,
+        )
         return self.kubelet
 
     def stop_kubelet(self) -> None:
@@ -88,8 +100,10 @@ class LocalCluster:
         ready: set[str] = set()
         while time.monotonic() < deadline:
             if self.kubelet is not None and not self.kubelet.alive():
-                raise StartError(f"kubelet exited with code {self.kubelet.popen.returncode}; "
-                                 f"log {self.kubelet.log_path}:\n{self.kubelet.log_tail()}")
+                raise StartError(
+                    f"kubelet exited with code {self.kubelet.popen.returncode}; "
+                    f"log {self.kubelet.log_path}:\n{self.kubelet.log_tail()}"
+                )
             nodes = self.api.get("/api/v1/nodes").get("items", [])
             ready = {n["metadata"]["name"] for n in nodes if node_ready(n)}
             if ready.issuperset(EXPECTED_NODES):
@@ -157,15 +171,21 @@ def up(state_dir: Path, timeout: float = 3600) -> int:
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "devenv.cluster", "serve", "--state-dir", str(state_dir)],
-            cwd=REPO_ROOT, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            cwd=REPO_ROOT,
+            env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     print(f"starting cluster in the background (pid {proc.pid}, log {log_path})", flush=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             print(f"error: cluster failed to start; last lines of {log_path}:", file=sys.stderr)
-            print("\n".join(log_path.read_text(errors="replace").splitlines()[-40:]), file=sys.stderr)
+            print(
+                "\n".join(log_path.read_text(errors="replace").splitlines()[-40:]), file=sys.stderr
+            )
             return 1
         state = _read_state(state_dir)
         if state and state.get("ready"):
@@ -190,7 +210,9 @@ def down(state_dir: Path, timeout: float = 90) -> int:
             print("cluster stopped")
             return 0
         time.sleep(0.5)
-    print(f"error: cluster (pid {state['pid']}) did not stop within {timeout:.0f}s", file=sys.stderr)
+    print(
+        f"error: cluster (pid {state['pid']}) did not stop within {timeout:.0f}s", file=sys.stderr
+    )
     return 1
 
 
@@ -204,10 +226,16 @@ def status(state_dir: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m devenv.cluster", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m devenv.cluster", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("command", choices=["up", "down", "status", "serve"])
-    parser.add_argument("--state-dir", type=Path, default=local_dir() / "cluster",
-                        help="where kubeconfig, PKI, etcd data and logs live (default .local/cluster)")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=local_dir() / "cluster",
+        help="where kubeconfig, PKI, etcd data and logs live (default .local/cluster)",
+    )
     args = parser.parse_args(argv)
     state_dir = args.state_dir.resolve()
     return {"up": up, "down": down, "status": status, "serve": serve}[args.command](state_dir)

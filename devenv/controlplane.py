@@ -63,7 +63,9 @@ class ControlPlane:
         except BaseException:
             self.stop()
             raise
-        print(f"control plane up: {self.server} (kubeconfig {self.kubeconfig})", file=log, flush=True)
+        print(
+            f"control plane up: {self.server} (kubeconfig {self.kubeconfig})", file=log, flush=True
+        )
 
     def stop(self) -> None:
         self.procs.stop_all()
@@ -72,57 +74,92 @@ class ControlPlane:
         client, peer = free_port(), free_port()
         self.etcd_url = f"http://127.0.0.1:{client}"
         data = self.state_dir / "etcd"
-        child = self.procs.start("etcd", [
-            self._bin("etcd"), "--name=local", f"--data-dir={data}",
-            f"--listen-client-urls={self.etcd_url}", f"--advertise-client-urls={self.etcd_url}",
-            f"--listen-peer-urls=http://127.0.0.1:{peer}",
-            f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
-            f"--initial-cluster=local=http://127.0.0.1:{peer}",
-            "--log-level=warn", "--unsafe-no-fsync", "--quota-backend-bytes=2147483648",
-        ])
+        child = self.procs.start(
+            "etcd",
+            [
+                self._bin("etcd"),
+                "--name=local",
+                f"--data-dir={data}",
+                f"--listen-client-urls={self.etcd_url}",
+                f"--advertise-client-urls={self.etcd_url}",
+                f"--listen-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-cluster=local=http://127.0.0.1:{peer}",
+                "--log-level=warn",
+                "--unsafe-no-fsync",
+                "--quota-backend-bytes=2147483648",
+            ],
+        )
         self._wait_http(child, f"{self.etcd_url}/health", timeout=60)
 
     def _start_apiserver(self) -> None:
         self.api_port = self.api_port or free_port()
         pki = self.pki
-        child = self.procs.start("kube-apiserver", [
-            self._bin("kube-apiserver"),
-            f"--etcd-servers={self.etcd_url}",
-            "--bind-address=127.0.0.1", f"--secure-port={self.api_port}",
-            "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
-            f"--tls-cert-file={pki.apiserver_cert}", f"--tls-private-key-file={pki.apiserver_key}",
-            f"--client-ca-file={pki.ca_cert}",
-            f"--requestheader-client-ca-file={pki.ca_cert}",
-            "--requestheader-allowed-names=front-proxy-client",
-            "--requestheader-username-headers=X-Remote-User",
-            "--requestheader-group-headers=X-Remote-Group",
-            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
-            f"--service-account-key-file={pki.sa_pub}",
-            f"--service-account-signing-key-file={pki.sa_key}",
-            f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
-            "--authorization-mode=Node,RBAC",
-            "--enable-admission-plugins=NodeRestriction,ResourceQuota",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--allow-privileged=true", "--profiling=false", "--v=1",
-        ])
+        child = self.procs.start(
+            "kube-apiserver",
+            [
+                self._bin("kube-apiserver"),
+                f"--etcd-servers={self.etcd_url}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={self.api_port}",
+                "--advertise-address=127.0.0.1",
+                "--endpoint-reconciler-type=none",
+                f"--tls-cert-file={pki.apiserver_cert}",
+                f"--tls-private-key-file={pki.apiserver_key}",
+                f"--client-ca-file={pki.ca_cert}",
+                f"--requestheader-client-ca-file={pki.ca_cert}",
+                "--requestheader-allowed-names=front-proxy-client",
+                "--requestheader-username-headers=X-Remote-User",
+                "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                f"--service-account-key-file={pki.sa_pub}",
+                f"--service-account-signing-key-file={pki.sa_key}",
+                f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
+                "--authorization-mode=Node,RBAC",
+                "--enable-admission-plugins=NodeRestriction,ResourceQuota",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--allow-privileged=true",
+                "--profiling=false",
+                "--v=1",
+            ],
+        )
         self._wait_http(child, f"{self.server}/readyz", timeout=120)
 
     def _start_controllers(self) -> None:
         kc, pki = str(self.kubeconfig), self.pki
-        common = [f"--kubeconfig={kc}", f"--authentication-kubeconfig={kc}",
-                  f"--authorization-kubeconfig={kc}", "--bind-address=127.0.0.1", "--leader-elect=false"]
+        common = [
+            f"--kubeconfig={kc}",
+            f"--authentication-kubeconfig={kc}",
+            f"--authorization-kubeconfig={kc}",
+            "--bind-address=127.0.0.1",
+            "--leader-elect=false",
+        ]
         cm_port = free_port()
-        cm = self.procs.start("kube-controller-manager", [
-            self._bin("kube-controller-manager"), *common, f"--secure-port={cm_port}",
-            f"--service-account-private-key-file={pki.sa_key}", f"--root-ca-file={pki.ca_cert}",
-            f"--cluster-signing-cert-file={pki.ca_cert}", f"--cluster-signing-key-file={pki.ca_key}",
-            "--use-service-account-credentials=false", f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--v=1",
-        ])
+        cm = self.procs.start(
+            "kube-controller-manager",
+            [
+                self._bin("kube-controller-manager"),
+                *common,
+                f"--secure-port={cm_port}",
+                f"--service-account-private-key-file={pki.sa_key}",
+                f"--root-ca-file={pki.ca_cert}",
+                f"--cluster-signing-cert-file={pki.ca_cert}",
+                f"--cluster-signing-key-file={pki.ca_key}",
+                "--use-service-account-credentials=false",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--v=1",
+            ],
+        )
         sched_port = free_port()
-        sched = self.procs.start("kube-scheduler", [
-            self._bin("kube-scheduler"), *common, f"--secure-port={sched_port}", "--v=1",
-        ])
+        sched = self.procs.start(
+            "kube-scheduler",
+            [
+                self._bin("kube-scheduler"),
+                *common,
+                f"--secure-port={sched_port}",
+                "--v=1",
+            ],
+        )
         self._wait_http(cm, f"https://127.0.0.1:{cm_port}/healthz", timeout=90)
         self._wait_http(sched, f"https://127.0.0.1:{sched_port}/healthz", timeout=90)
 
@@ -139,8 +176,10 @@ class ControlPlane:
         last = ""
         while time.monotonic() < deadline:
             if not child.alive():
-                raise StartError(f"{child.name} exited with code {child.popen.returncode}; "
-                                 f"log {child.log_path}:\n{child.log_tail()}")
+                raise StartError(
+                    f"{child.name} exited with code {child.popen.returncode}; "
+                    f"log {child.log_path}:\n{child.log_tail()}"
+                )
             try:
                 ctx = self._ssl_context() if url.startswith("https") else None
                 with urllib.request.urlopen(url, timeout=5, context=ctx) as resp:
@@ -149,12 +188,18 @@ class ControlPlane:
             except Exception as exc:
                 last = str(exc)
             time.sleep(0.3)
-        raise StartError(f"{child.name} not healthy at {url} after {timeout:.0f}s ({last}); "
-                         f"log {child.log_path}:\n{child.log_tail()}")
+        raise StartError(
+            f"{child.name} not healthy at {url} after {timeout:.0f}s ({last}); "
+            f"log {child.log_path}:\n{child.log_tail()}"
+        )
 
     def describe(self) -> dict:
-        return {"server": self.server, "kubeconfig": str(self.kubeconfig), "rig_id": self.rig_id,
-                "pids": {c.name: c.pid for c in self.procs.children}}
+        return {
+            "server": self.server,
+            "kubeconfig": str(self.kubeconfig),
+            "rig_id": self.rig_id,
+            "pids": {c.name: c.pid for c in self.procs.children},
+        }
 
     def write_state(self, path: Path) -> None:
         path.write_text(json.dumps(self.describe(), indent=2))

@@ -24,8 +24,11 @@ from .procs import free_port
 
 def ensure_namespace(api: KubeAPI, name: str) -> None:
     try:
-        api.request("POST", "/api/v1/namespaces",
-                    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        api.request(
+            "POST",
+            "/api/v1/namespaces",
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+        )
     except ApiError as exc:
         if exc.status != 409:
             raise
@@ -41,9 +44,15 @@ def _port_free(port: int) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m devenv.demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=int(os.environ.get("MLTEAMS_DEMO_PORT", "8000")),
-                        help="port of the hub's public URL (default 8000, or a free one if taken)")
+    parser = argparse.ArgumentParser(
+        prog="python -m devenv.demo", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("MLTEAMS_DEMO_PORT", "8000")),
+        help="port of the hub's public URL (default 8000, or a free one if taken)",
+    )
     args = parser.parse_args(argv)
 
     stop = threading.Event()
@@ -58,15 +67,20 @@ def main(argv: list[str] | None = None) -> int:
         assert cluster.control_plane is not None
         ensure_namespace(cluster.api, "jupyterhub")
         port = args.port if _port_free(args.port) else free_port()
-        hub = LocalHub(state / "hub", cluster.kubeconfig, cluster.control_plane.procs, public_port=port)
+        hub = LocalHub(
+            state / "hub", cluster.kubeconfig, cluster.control_plane.procs, public_port=port
+        )
         hub.start()
-        print(f"""
+        print(
+            f"""
   JupyterHub is running: {hub.url}
   Log in as any user name (e.g. alice) with the password "{hub.password}"; "admin" is an admin.
   Servers run as pods on the local cluster: KUBECONFIG={cluster.kubeconfig}
   Logs: {cluster.control_plane.procs.log_dir}
   Press Ctrl-C to stop everything.
-""", flush=True)
+""",
+            flush=True,
+        )
         while not stop.wait(1):
             dead = [c.name for c in cluster.control_plane.procs.children if not c.alive()]
             if dead:

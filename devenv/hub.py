@@ -75,21 +75,27 @@ class LocalHub:
             **self.extra_env,
         )
         self.child = self.procs.start(
-            "jupyterhub", [str(Path(bin_dir) / "jupyterhub"), "-f", str(CONFIG_FILE)],
-            env=env, cwd=self.state_dir,
+            "jupyterhub",
+            [str(Path(bin_dir) / "jupyterhub"), "-f", str(CONFIG_FILE)],
+            env=env,
+            cwd=self.state_dir,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.child.alive():
-                raise StartError(f"jupyterhub exited with code {self.child.popen.returncode}; "
-                                 f"log {self.child.log_path}:\n{self.child.log_tail(40)}")
+                raise StartError(
+                    f"jupyterhub exited with code {self.child.popen.returncode}; "
+                    f"log {self.child.log_path}:\n{self.child.log_tail(40)}"
+                )
             try:
                 self.api("GET", "/")
                 return
             except (OSError, urllib.error.URLError):
                 time.sleep(0.5)
-        raise StartError(f"jupyterhub not answering at {self.url} after {timeout:.0f}s; "
-                         f"log {self.child.log_path}:\n{self.child.log_tail(40)}")
+        raise StartError(
+            f"jupyterhub not answering at {self.url} after {timeout:.0f}s; "
+            f"log {self.child.log_path}:\n{self.child.log_tail(40)}"
+        )
 
     def stop(self) -> None:
         if self.child is not None:

@@ -30,11 +30,13 @@ c.Authenticator.admin_users = {"admin"}
 
 if env.get("MLTEAMS_TEST_TOKEN"):
     c.JupyterHub.services = [{"name": "mlteams-tests", "api_token": env["MLTEAMS_TEST_TOKEN"]}]
-    c.JupyterHub.load_roles = [{
-        "name": "mlteams-tests",
-        "scopes": ["admin:users", "admin:servers", "access:servers", "read:hub"],
-        "services": ["mlteams-tests"],
-    }]
+    c.JupyterHub.load_roles = [
+        {
+            "name": "mlteams-tests",
+            "scopes": ["admin:users", "admin:servers", "access:servers", "read:hub"],
+            "services": ["mlteams-tests"],
+        }
+    ]
 
 c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
 c.KubeSpawner.namespace = env["MLTEAMS_HUB_NAMESPACE"]

@@ -35,16 +35,22 @@ class BuildError(RuntimeError):
 
 
 def pinned_version(module_dir: Path = KUBE_MODULE_DIR) -> str:
-    match = re.search(r"^require k8s\.io/kubernetes (v\S+)", (module_dir / "go.mod").read_text(), re.M)
+    match = re.search(
+        r"^require k8s\.io/kubernetes (v\S+)", (module_dir / "go.mod").read_text(), re.M
+    )
     if not match:
-        match = re.search(r"^\s*k8s\.io/kubernetes (v\S+)", (module_dir / "go.mod").read_text(), re.M)
+        match = re.search(
+            r"^\s*k8s\.io/kubernetes (v\S+)", (module_dir / "go.mod").read_text(), re.M
+        )
     if not match:
         raise BuildError(f"no k8s.io/kubernetes requirement in {module_dir / 'go.mod'}")
     return match.group(1)
 
 
 def _go() -> str:
-    go = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None)
+    go = shutil.which("go") or (
+        "/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None
+    )
     if not go:
         raise BuildError("the Go toolchain is needed to build Kubernetes: install Go 1.25 or newer")
     return go
@@ -55,7 +61,9 @@ def _digest(module_dir: Path, go: str) -> str:
     for rel in ("go.mod", "go.sum", "tools.go", "cmd/etcd/main.go"):
         h.update(rel.encode())
         h.update((module_dir / rel).read_bytes())
-    h.update(subprocess.run([go, "version"], capture_output=True, text=True, check=True).stdout.encode())
+    h.update(
+        subprocess.run([go, "version"], capture_output=True, text=True, check=True).stdout.encode()
+    )
     return h.hexdigest()[:12]
 
 
@@ -71,13 +79,21 @@ def ensure_binaries(module_dir: Path = KUBE_MODULE_DIR, log=sys.stderr) -> Path:
         return target
     go = _go()
     target.parent.mkdir(parents=True, exist_ok=True)
-    print(f"building Kubernetes {pinned_version(module_dir)} control plane and etcd from Go modules "
-          f"into {target} (first time only: several minutes)", file=log, flush=True)
+    print(
+        f"building Kubernetes {pinned_version(module_dir)} control plane and etcd from Go modules "
+        f"into {target} (first time only: several minutes)",
+        file=log,
+        flush=True,
+    )
     env = dict(os.environ, GOFLAGS="-mod=readonly -buildvcs=false")
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
         proc = subprocess.run(
             [go, "build", "-trimpath", "-ldflags=-s -w", "-o", tmp + "/", *PACKAGES],
-            cwd=module_dir, env=env, stdout=log, stderr=log, check=False,
+            cwd=module_dir,
+            env=env,
+            stdout=log,
+            stderr=log,
+            check=False,
         )
         if proc.returncode != 0:
             raise BuildError(f"go build failed with exit code {proc.returncode} (output above)")
@@ -96,7 +112,9 @@ def ensure_binaries(module_dir: Path = KUBE_MODULE_DIR, log=sys.stderr) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--print-dir", action="store_true", help="only print where the binaries are cached")
+    parser.add_argument(
+        "--print-dir", action="store_true", help="only print where the binaries are cached"
+    )
     args = parser.parse_args(argv)
     try:
         path = binaries_dir() if args.print_dir else ensure_binaries()

@@ -1,4 +1,4 @@
-"""Jupyter server extension of jupyterhub-mlteams: tracking, datasets and promotion in the notebook."""
+"""Jupyter server extension of jupyterhub-mlteams: tracking, datasets and promotion."""
 
 __version__ = "0.1.0"
 

@@ -48,7 +48,9 @@ def hub(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iter
     """JupyterHub with stock KubeSpawner, spawning into namespace ``jupyterhub`` on the rig."""
     assert cluster.control_plane is not None
     ensure_namespace(cluster.api, "jupyterhub")
-    local_hub = LocalHub(tmp_path_factory.mktemp("hub"), cluster.kubeconfig, cluster.control_plane.procs)
+    local_hub = LocalHub(
+        tmp_path_factory.mktemp("hub"), cluster.kubeconfig, cluster.control_plane.procs
+    )
     try:
         local_hub.start()
         yield local_hub

@@ -24,8 +24,12 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
-async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 60,
-                     interval: float = 0.3, what: str = "condition") -> T:
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]],
+    timeout: float = 60,
+    interval: float = 0.3,
+    what: str = "condition",
+) -> T:
     """Poll ``probe`` until it returns something truthy; fail with ``what`` after ``timeout``."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -37,8 +41,9 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
 
 
-def sleeper_pod(name: str, gpus: int = 0, tolerate_gpu: bool = False,
-                command: list[str] | None = None) -> dict[str, Any]:
+def sleeper_pod(
+    name: str, gpus: int = 0, tolerate_gpu: bool = False, command: list[str] | None = None
+) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": "main",
         "image": "mlteams/test:dev",
@@ -46,8 +51,13 @@ def sleeper_pod(name: str, gpus: int = 0, tolerate_gpu: bool = False,
     }
     if gpus:
         container["resources"] = {"limits": {"nvidia.com/gpu": str(gpus)}}
-    spec: dict[str, Any] = {"containers": [container], "terminationGracePeriodSeconds": 5,
-                            "restartPolicy": "Never"}
+    spec: dict[str, Any] = {
+        "containers": [container],
+        "terminationGracePeriodSeconds": 5,
+        "restartPolicy": "Never",
+    }
     if tolerate_gpu:
-        spec["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+        spec["tolerations"] = [
+            {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+        ]
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}

@@ -12,7 +12,9 @@ from devenv.hub import LocalHub
 pytestmark = pytest.mark.browser
 
 
-def test_login_spawns_and_reaches_jupyterlab(hub: LocalHub, browser: Browser, results_dir: Path) -> None:
+def test_login_spawns_and_reaches_jupyterlab(
+    hub: LocalHub, browser: Browser, results_dir: Path
+) -> None:
     user = "browser-bob"
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     try:

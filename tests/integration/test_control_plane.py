@@ -12,10 +12,14 @@ from tests.kube_helpers import api_client, eventually, sleeper_pod
 pytestmark = pytest.mark.integration
 
 
-async def test_resource_quota_admission_rejects_second_gpu_pod(kube: client.ApiClient, namespace: str) -> None:
+async def test_resource_quota_admission_rejects_second_gpu_pod(
+    kube: client.ApiClient, namespace: str
+) -> None:
     core = client.CoreV1Api(kube)
-    await core.create_namespaced_resource_quota(namespace, {
-        "metadata": {"name": "gpus"}, "spec": {"hard": {"requests.nvidia.com/gpu": "1"}}})
+    await core.create_namespaced_resource_quota(
+        namespace,
+        {"metadata": {"name": "gpus"}, "spec": {"hard": {"requests.nvidia.com/gpu": "1"}}},
+    )
 
     async def quota_ready():
         quota = await core.read_namespaced_resource_quota("gpus", namespace)
@@ -25,7 +29,9 @@ async def test_resource_quota_admission_rejects_second_gpu_pod(kube: client.ApiC
 
     await core.create_namespaced_pod(namespace, sleeper_pod("first", gpus=1, tolerate_gpu=True))
     with pytest.raises(ApiException) as rejected:
-        await core.create_namespaced_pod(namespace, sleeper_pod("second", gpus=1, tolerate_gpu=True))
+        await core.create_namespaced_pod(
+            namespace, sleeper_pod("second", gpus=1, tolerate_gpu=True)
+        )
     assert rejected.value.status == 403
     assert "exceeded quota" in rejected.value.body
     assert "requests.nvidia.com/gpu=1" in rejected.value.body
@@ -34,7 +40,8 @@ async def test_resource_quota_admission_rejects_second_gpu_pod(kube: client.ApiC
 
 
 async def test_gpu_pod_with_toleration_is_scheduled_on_gpu_node_and_runs(
-        kube: client.ApiClient, namespace: str) -> None:
+    kube: client.ApiClient, namespace: str
+) -> None:
     core = client.CoreV1Api(kube)
     await core.create_namespaced_pod(namespace, sleeper_pod("gpu", gpus=1, tolerate_gpu=True))
 
@@ -49,12 +56,18 @@ async def test_gpu_pod_with_toleration_is_scheduled_on_gpu_node_and_runs(
 
 def _unschedulable(pod: client.V1Pod) -> client.V1PodCondition | None:
     for cond in pod.status.conditions or []:
-        if cond.type == "PodScheduled" and cond.status == "False" and cond.reason == "Unschedulable":
+        if (
+            cond.type == "PodScheduled"
+            and cond.status == "False"
+            and cond.reason == "Unschedulable"
+        ):
             return cond
     return None
 
 
-async def test_gpu_pod_without_toleration_stays_pending(kube: client.ApiClient, namespace: str) -> None:
+async def test_gpu_pod_without_toleration_stays_pending(
+    kube: client.ApiClient, namespace: str
+) -> None:
     core = client.CoreV1Api(kube)
     await core.create_namespaced_pod(namespace, sleeper_pod("no-toleration", gpus=1))
 
@@ -69,7 +82,8 @@ async def test_gpu_pod_without_toleration_stays_pending(kube: client.ApiClient, 
 
 
 async def test_pod_asking_more_gpus_than_any_node_has_stays_pending(
-        kube: client.ApiClient, namespace: str) -> None:
+    kube: client.ApiClient, namespace: str
+) -> None:
     core = client.CoreV1Api(kube)
     await core.create_namespaced_pod(namespace, sleeper_pod("five", gpus=5, tolerate_gpu=True))
 
@@ -83,11 +97,13 @@ async def test_pod_asking_more_gpus_than_any_node_has_stays_pending(
 
 
 async def test_rbac_denies_service_account_without_binding(
-        cluster: LocalCluster, kube: client.ApiClient, namespace: str) -> None:
+    cluster: LocalCluster, kube: client.ApiClient, namespace: str
+) -> None:
     core = client.CoreV1Api(kube)
     await core.create_namespaced_service_account(namespace, {"metadata": {"name": "nobody"}})
     token = await core.create_namespaced_service_account_token(
-        "nobody", namespace, {"spec": {"expirationSeconds": 600}})
+        "nobody", namespace, {"spec": {"expirationSeconds": 600}}
+    )
 
     cfg = client.Configuration()
     cfg.host = kube.configuration.host
@@ -100,7 +116,7 @@ async def test_rbac_denies_service_account_without_binding(
     assert denied.value.status == 403
     assert f"system:serviceaccount:{namespace}:nobody" in denied.value.body
 
-    # the admin credentials of the same cluster may list them: the 403 is authorization, not a broken client
+    # the admin of the same cluster may list them: the 403 is authorization, not a broken client
     admin = await api_client(cluster.kubeconfig)
     async with admin:
         pods = await client.CoreV1Api(admin).list_namespaced_pod(namespace)

@@ -47,7 +47,9 @@ def test_binaries_dir_changes_when_the_pin_changes(tmp_path: Path) -> None:
 def test_pki_signs_admin_as_system_masters_and_serves_loopback(tmp_path: Path) -> None:
     pki = ensure_pki(tmp_path / "pki")
     admin = x509.load_pem_x509_certificate(pki.admin_cert.read_bytes())
-    orgs = [a.value for a in admin.subject.get_attributes_for_oid(x509.oid.NameOID.ORGANIZATION_NAME)]
+    orgs = [
+        a.value for a in admin.subject.get_attributes_for_oid(x509.oid.NameOID.ORGANIZATION_NAME)
+    ]
     assert orgs == ["system:masters"]
     server = x509.load_pem_x509_certificate(pki.apiserver_cert.read_bytes())
     sans = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -74,8 +76,11 @@ def test_marker_finds_a_running_child_and_not_a_stopped_one(tmp_path: Path) -> N
     group = ProcessGroup("unit-marker-test", tmp_path / "logs")
     child = group.start("sleeper", [sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        wait_until(lambda: any(pid == child.pid for pid, _ in processes_with_marker("unit-marker-test")),
-                   timeout=10, what="the child to be visible")
+        wait_until(
+            lambda: any(pid == child.pid for pid, _ in processes_with_marker("unit-marker-test")),
+            timeout=10,
+            what="the child to be visible",
+        )
     finally:
         group.stop_all()
     assert not child.alive()
