@@ -13,16 +13,16 @@ demo: setup
 	$(PY) -m devenv.demo
 
 test: setup lint
-	$(PY) -m pytest tests
+	$(PY) -m pytest
 
 test-unit: setup
-	$(PY) -m pytest tests -m unit
+	$(PY) -m pytest -m unit
 
 test-integration: setup
-	$(PY) -m pytest tests -m integration
+	$(PY) -m pytest -m integration
 
 test-browser: setup
-	$(PY) -m pytest tests -m browser
+	$(PY) -m pytest -m browser
 
 lint: setup
 	.venv/bin/ruff check hub_ext server_ext devenv tests benchmarks

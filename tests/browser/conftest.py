@@ -25,9 +25,13 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless, driven by Playwright (no browser download)."""
+    """Debian's Chromium, headless, driven by Playwright (no browser download).
+
+    Playwright's synchronous API runs an event loop while it is open, so the browser lives only
+    as long as the browser tests, which run last.
+    """
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(
             executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS
