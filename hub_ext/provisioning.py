@@ -259,11 +259,15 @@ def _forbidden_message(said: str, obj: str, kind: str, verb: str) -> str:
         what = denied["resource"]
         if denied["group"]:
             what = f"{what}.{denied['group']}"
-        where = (
-            f"in namespace {denied['namespace']}" if denied["namespace"] else "at the cluster scope"
-        )
+        where = "at the cluster scope"
+        if denied["namespace"] and denied["resource"] != "namespaces":
+            where = f"in namespace {denied['namespace']}"
+        action = denied["verb"]
+        if verb == "create" and action in {"create", "patch"}:
+            action = "create"
+            where += " (server-side apply needs both the create and patch verbs)"
         return (
-            f"{who} may not {denied['verb']} {what} {where}, which it needs for {obj}; "
+            f"{who} may not {action} {what} {where}, which it needs for {obj}; "
             f"{remedy} Kubernetes said: {said}"
         )
     return f"the hub may not {verb} {obj}; {remedy} Kubernetes said: {said}"
@@ -330,47 +334,44 @@ async def check_ready(
 async def _check_team(api_client: client.ApiClient, team: Team, quota: Quota) -> list[str]:
     core = client.CoreV1Api(api_client)
     ns = team.namespace
+    where = f"team {team.name}:"
     fix = f"apply the manifests printed by `{MANIFESTS_COMMAND}` or turn provisioning on."
     try:
         await core.read_namespace(ns)
     except ApiException as exc:
         if exc.status == 404:
-            return [f"team {team.name}: namespace {ns} does not exist; {fix}"]
+            return [f"{where} namespace {ns} does not exist; {fix}"]
         if exc.status != 403:
             raise api_error(exc, "Namespace", ns, None, "get") from exc
         return [
-            f"team {team.name}: the hub may not read namespace {ns}; bind it to the ClusterRole "
-            f"{WATCH_CLUSTER_ROLE}: {fix}"
+            f"{where} the hub may not read namespace {ns}: ClusterRole {WATCH_CLUSTER_ROLE} or "
+            f"its ClusterRoleBinding is missing; {fix}"
         ]
-    problems: list[str] = []
+    if not await _may_create_pods(api_client, ns):
+        return [
+            f"{where} the hub may not create pods in namespace {ns}: RoleBinding "
+            f"{TEAM_ROLE_BINDING} (to ClusterRole {TEAM_CLUSTER_ROLE}) or that ClusterRole is "
+            f"missing; {fix}"
+        ]
     try:
         current = await core.read_namespaced_resource_quota(QUOTA_NAME, ns)
     except ApiException as exc:
         if exc.status == 404:
-            problems.append(
-                f"team {team.name}: ResourceQuota {QUOTA_NAME} is missing in namespace {ns}, "
-                f"so Kubernetes does not enforce the team's quota; {fix}"
-            )
-        elif exc.status == 403:
-            problems.append(
-                f"team {team.name}: the hub may not read ResourceQuotas in namespace {ns}: "
-                f"RoleBinding {TEAM_ROLE_BINDING} to ClusterRole {TEAM_CLUSTER_ROLE} is missing "
-                f"there; {fix}"
-            )
-        else:
+            return [
+                f"{where} ResourceQuota {QUOTA_NAME} is missing in namespace {ns}, so "
+                f"Kubernetes does not enforce the team's quota; {fix}"
+            ]
+        if exc.status != 403:
             raise api_error(exc, "ResourceQuota", QUOTA_NAME, ns, "get") from exc
-    else:
-        hard = (current.spec.hard if current.spec else None) or {}
-        problems.extend(
-            f"team {team.name}: ResourceQuota {ns}/{QUOTA_NAME} {difference}; {fix}"
-            for difference in quota_differences(hard, quota_hard(quota))
-        )
-    if not await _may_create_pods(api_client, ns):
-        problems.append(
-            f"team {team.name}: the hub may not create pods in namespace {ns}: RoleBinding "
-            f"{TEAM_ROLE_BINDING} to ClusterRole {TEAM_CLUSTER_ROLE} is missing there; {fix}"
-        )
-    return problems
+        return [
+            f"{where} the hub may not read ResourceQuotas in namespace {ns}: ClusterRole "
+            f"{TEAM_CLUSTER_ROLE} is out of date; {fix}"
+        ]
+    hard = (current.spec.hard if current.spec else None) or {}
+    return [
+        f"{where} ResourceQuota {ns}/{QUOTA_NAME} {difference}; {fix}"
+        for difference in quota_differences(hard, quota_hard(quota))
+    ]
 
 
 def quota_differences(actual: Mapping[str, str], expected: Mapping[str, str]) -> list[str]:
