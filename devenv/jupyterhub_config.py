@@ -4,7 +4,10 @@ Everything machine-specific arrives in ``MLTEAMS_HUB_*`` environment variables s
 ``devenv.hub``; the hub spawns servers with KubeSpawner as pods on the local cluster.
 """
 
+import json
 import os
+
+import yaml
 
 c = get_config()  # noqa: F821  (provided by JupyterHub when it loads this file)
 env = os.environ
@@ -33,12 +36,19 @@ if env.get("MLTEAMS_TEST_TOKEN"):
     c.JupyterHub.load_roles = [
         {
             "name": "mlteams-tests",
-            "scopes": ["admin:users", "admin:servers", "access:servers", "read:hub"],
+            "scopes": ["admin:users", "admin:servers", "access:servers", "read:hub", "admin:groups"],
             "services": ["mlteams-tests"],
         }
     ]
 
-c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
+c.JupyterHub.spawner_class = env.get("MLTEAMS_HUB_SPAWNER", "kubespawner.KubeSpawner")
+if env.get("MLTEAMS_TEAMS_FILE"):
+    # the same mapping an admin writes under hub.config.MLTeams in the z2jh values
+    with open(env["MLTEAMS_TEAMS_FILE"]) as f:
+        for key, value in (yaml.safe_load(f) or {}).items():
+            setattr(c.MLTeams, key, value)
+if env.get("MLTEAMS_HUB_GROUPS"):
+    c.JupyterHub.load_groups = json.loads(env["MLTEAMS_HUB_GROUPS"])
 c.KubeSpawner.namespace = env["MLTEAMS_HUB_NAMESPACE"]
 c.KubeSpawner.image = "mlteams/notebook:dev"
 c.KubeSpawner.cmd = ["jupyterhub-singleuser"]

@@ -1,0 +1,34 @@
+"""A pod reflector that keeps the GPU ledger in step with the pods it watches.
+
+KubeSpawner's reflector keeps every singleuser pod in its ``resources`` dict, replacing it on
+each relist and updating single keys on watch events. Wrapping that dict in ``MirroredPods``
+forwards each change to the ledger, so an admission decision reads counters, not the API.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from kubespawner.reflector import ResourceReflector
+from kubespawner.spawner import PodReflector
+from traitlets import validate
+
+from .policy import Ledger, MirroredPods
+
+
+class LedgerPodReflector(PodReflector):
+    """``PodReflector`` whose ``resources`` mirror into ``ledger``."""
+
+    ledger: ClassVar[Ledger | None] = None
+
+    @validate("resources")
+    def _mirror_into_ledger(self, proposal: Any) -> dict[str, Any]:
+        ledger = type(self).ledger
+        if ledger is None or isinstance(proposal.value, MirroredPods):
+            return proposal.value
+        return MirroredPods(ledger, proposal.value)
+
+
+def reflector_for(ledger: Ledger) -> type[ResourceReflector]:
+    """A reflector class bound to ``ledger`` (one per hub process)."""
+    return type("TeamPodReflector", (LedgerPodReflector,), {"ledger": ledger})

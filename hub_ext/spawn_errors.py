@@ -1,0 +1,33 @@
+"""Spawn refusals as JupyterHub understands them: a 4xx that is not a hub failure.
+
+JupyterHub 6 has ``SpawnException``: a refusal with a status code below 500 is a handled
+"failure", not an "error", and never counts toward the consecutive-failure limit that makes the
+hub exit. JupyterHub 5 counts every failed spawn; there, a refusal gives back its count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from typing import Any
+
+from tornado import web
+
+try:
+    from jupyterhub.spawner import SpawnException
+except ImportError:
+    SpawnException = None
+
+
+def refusal(message: str, *, status: int, reason: str) -> web.HTTPError:
+    """The exception to raise from ``start`` for a spawn refused by policy."""
+    if SpawnException is not None:
+        return SpawnException(message, reason=reason, status_code=status)
+    error = web.HTTPError(status, log_message=message)
+    error.jupyterhub_message = message
+    return error
+
+
+def forgive_failure(settings: MutableMapping[str, Any]) -> None:
+    """On JupyterHub 5, offset the failure count that the coming refusal will add."""
+    if SpawnException is None:
+        settings["failure_count"] = settings.get("failure_count", 0) - 1
