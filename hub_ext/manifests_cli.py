@@ -23,6 +23,7 @@ from .manifests import (
 )
 from .policy import ConfigError, load_config
 from .policy.config import ROOT
+from .policy.config_loader import TOP_KEYS
 from .policy.validation import is_dns_label, is_dns_subdomain
 
 USAGE_ERROR = 2
@@ -55,15 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--hub-namespace",
-        default=DEFAULT_HUB_NAMESPACE,
-        help=f"namespace the hub runs in (default: {DEFAULT_HUB_NAMESPACE})",
+        default=None,
+        help=(
+            "namespace the hub runs in (default: MLTeams.hub_namespace from the file, "
+            f"else {DEFAULT_HUB_NAMESPACE})"
+        ),
     )
     parser.add_argument(
         "--hub-service-account",
         default=None,
         help=(
-            "the hub's service account (default: hub.serviceAccount.name from --values, "
-            f"else {DEFAULT_HUB_SERVICE_ACCOUNT}, as in Zero to JupyterHub)"
+            "the hub's service account (default: MLTeams.hub_service_account, else "
+            "hub.serviceAccount.name from --values, else "
+            f"{DEFAULT_HUB_SERVICE_ACCOUNT}, as in Zero to JupyterHub)"
         ),
     )
     parser.add_argument(
@@ -114,19 +119,28 @@ def mlteams_from_config(document: Any) -> Any:
     return document
 
 
-def values_service_account(document: Any) -> str | None:
-    """``hub.serviceAccount.name`` of a values document, when set."""
-    hub = document.get("hub") if isinstance(document, Mapping) else None
-    account = hub.get("serviceAccount") if isinstance(hub, Mapping) else None
-    name = account.get("name") if isinstance(account, Mapping) else None
-    return name if isinstance(name, str) and name else None
+def team_section(section: Any) -> Any:
+    """The part of an MLTeams section that ``load_config`` validates.
+
+    The section also holds the hub's own settings (``provision``, ``hub_namespace``, ...);
+    those are not part of the team configuration.
+    """
+    if not isinstance(section, Mapping):
+        return section
+    return {key: value for key, value in section.items() if key in TOP_KEYS}
 
 
-def check_names(hub_namespace: str, service_account: str | None) -> None:
+def _setting(mapping: Any, *keys: str) -> str | None:
+    for key in keys:
+        mapping = mapping.get(key) if isinstance(mapping, Mapping) else None
+    return mapping if isinstance(mapping, str) and mapping else None
+
+
+def check_names(hub_namespace: str, service_account: str) -> None:
     """Refuse a hub namespace or service account Kubernetes would not accept."""
     if not is_dns_label(hub_namespace):
-        raise InputError(f"--hub-namespace must be a DNS-1123 label, got {hub_namespace!r}")
-    if service_account is not None and not is_dns_subdomain(service_account):
+        raise InputError(f"the hub namespace must be a DNS-1123 label, got {hub_namespace!r}")
+    if not is_dns_subdomain(service_account):
         raise InputError(
             f"the hub service account must be a DNS-1123 subdomain, got {service_account!r}"
         )
@@ -139,23 +153,30 @@ def main(
     out = out or sys.stdout
     err = err or sys.stderr
     args = build_parser().parse_args(argv)
-    service_account = args.hub_service_account
     try:
+        document = read_document(args.values if args.values is not None else args.config)
         if args.values is not None:
-            document = read_document(args.values)
-            raw = mlteams_from_values(document, args.values)
-            service_account = service_account or values_service_account(document)
+            section = mlteams_from_values(document, args.values)
         else:
-            raw = mlteams_from_config(read_document(args.config))
-        config = load_config(raw)
-        check_names(args.hub_namespace, service_account)
+            section = mlteams_from_config(document)
+        config = load_config(team_section(section))
+        hub_namespace = (
+            args.hub_namespace or _setting(section, "hub_namespace") or DEFAULT_HUB_NAMESPACE
+        )
+        service_account = (
+            args.hub_service_account
+            or _setting(section, "hub_service_account")
+            or _setting(document, "hub", "serviceAccount", "name")
+            or DEFAULT_HUB_SERVICE_ACCOUNT
+        )
+        check_names(hub_namespace, service_account)
     except (InputError, ConfigError) as exc:
         print(f"error: {exc}", file=err)
         return USAGE_ERROR
     manifests = render_team_manifests(
         config,
-        hub_namespace=args.hub_namespace,
-        hub_service_account=service_account or DEFAULT_HUB_SERVICE_ACCOUNT,
+        hub_namespace=hub_namespace,
+        hub_service_account=service_account,
         cluster_scoped=not args.teams_only,
         provisioning=args.provisioning,
     )

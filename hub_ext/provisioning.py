@@ -277,8 +277,8 @@ def _remedy(kind: str) -> str:
     if kind in _TEAM_KINDS:
         return (
             f"grant it the ClusterRole {PROVISIONER_CLUSTER_ROLE} printed by "
-            f"`{MANIFESTS_COMMAND} --provisioning`, or turn the hub's team provisioning off "
-            f"and apply the manifests printed by `{MANIFESTS_COMMAND}` yourself."
+            f"`{MANIFESTS_COMMAND} --provisioning`, or set hub.config.MLTeams.provision to "
+            f"false and apply the manifests printed by `{MANIFESTS_COMMAND}` yourself."
         )
     return (
         "the hub does not manage cluster-wide RBAC; apply the cluster-scoped manifests printed "
@@ -335,7 +335,10 @@ async def _check_team(api_client: client.ApiClient, team: Team, quota: Quota) ->
     core = client.CoreV1Api(api_client)
     ns = team.namespace
     where = f"team {team.name}:"
-    fix = f"apply the manifests printed by `{MANIFESTS_COMMAND}` or turn provisioning on."
+    fix = (
+        f"apply the manifests printed by `{MANIFESTS_COMMAND}`, or set "
+        "hub.config.MLTeams.provision to true."
+    )
     try:
         await core.read_namespace(ns)
     except ApiException as exc:

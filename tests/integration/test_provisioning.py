@@ -306,7 +306,7 @@ async def test_service_account_without_the_cluster_roles_gets_a_clear_error(
     )
     assert "grant it the ClusterRole mlteams-hub-provisioner" in message
     assert "python -m hub_ext.manifests --values <your values file> --provisioning" in message
-    assert "turn the hub's team provisioning off" in message
+    assert "set hub.config.MLTeams.provision to false" in message
     assert (error.status, error.kind, error.name) == (403, "Namespace", stage.nlp)
     assert isinstance(error.__cause__, ApiException)
 
@@ -389,9 +389,11 @@ async def test_check_ready_names_what_is_missing(kube: client.ApiClient, stage: 
         await until_allowed(hub, "get", "namespaces")
         assert await check_ready(hub, config) == [
             f"team nlp: namespace {stage.nlp} does not exist; apply the manifests printed by "
-            "`python -m hub_ext.manifests --values <your values file>` or turn provisioning on.",
+            "`python -m hub_ext.manifests --values <your values file>`, or set "
+            "hub.config.MLTeams.provision to true.",
             f"team vision: namespace {stage.vision} does not exist; apply the manifests printed "
-            "by `python -m hub_ext.manifests --values <your values file>` or turn provisioning on.",
+            "by `python -m hub_ext.manifests --values <your values file>`, or set "
+            "hub.config.MLTeams.provision to true.",
         ]
 
         wrong_quota = dict(objects[("ResourceQuota", stage.nlp)])

@@ -302,6 +302,28 @@ def test_cli_takes_the_service_account_from_values_unless_given(tmp_path: Path) 
     assert subjects == {"x"}
 
 
+def test_cli_uses_the_hub_settings_beside_the_teams(tmp_path: Path) -> None:
+    section = {
+        **TWO_TEAMS,
+        "provision": False,
+        "hub_namespace": "ml-hub",
+        "hub_service_account": "ml-hub-sa",
+        "queue_poll_seconds": 5,
+    }
+    values = write_values(tmp_path, section, serviceAccount={"name": "ignored"})
+    code, out, err = run_main("--values", str(values))
+    assert (code, err) == (0, "")
+    subjects = {
+        (s["namespace"], s["name"]) for d in yaml.safe_load_all(out) for s in d.get("subjects", [])
+    }
+    assert subjects == {("ml-hub", "ml-hub-sa")}
+    code, out, _ = run_main("--values", str(values), "--hub-namespace", "other")
+    subjects = {
+        (s["namespace"], s["name"]) for d in yaml.safe_load_all(out) for s in d.get("subjects", [])
+    }
+    assert subjects == {("other", "ml-hub-sa")}
+
+
 @pytest.mark.parametrize("wrapped", [True, False])
 def test_cli_reads_a_plain_json_config(tmp_path: Path, wrapped: bool) -> None:
     path = tmp_path / "mlteams.json"
@@ -345,7 +367,7 @@ def test_cli_missing_file_and_bad_hub_namespace_exit_2(tmp_path: Path) -> None:
     values = write_values(tmp_path, TWO_TEAMS)
     code, _, err = run_main("--values", str(values), "--hub-namespace", "Not_A_Namespace")
     assert code == 2
-    assert "--hub-namespace must be a DNS-1123 label" in err
+    assert "the hub namespace must be a DNS-1123 label" in err
 
 
 def test_python_dash_m_runs_the_command(tmp_path: Path) -> None:
@@ -360,7 +382,9 @@ def test_python_dash_m_runs_the_command(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert len(list(yaml.safe_load_all(done.stdout))) == 9
-    broken = write_values(tmp_path, {"teams": {}, "profile": {}})
+    broken = json.loads(json.dumps(TWO_TEAMS))
+    broken["teams"]["nlp"]["profiles"] = ["cpu", "gpu-xl"]
+    broken = write_values(tmp_path, broken)
     done = subprocess.run(
         [sys.executable, "-m", "hub_ext.manifests", "--values", str(broken)],
         cwd=REPO,
@@ -370,4 +394,4 @@ def test_python_dash_m_runs_the_command(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 2
-    assert "MLTeams.profile" in done.stderr
+    assert 'MLTeams.teams.nlp.profiles[1]: profile "gpu-xl" is not declared' in done.stderr

@@ -40,8 +40,8 @@ def test_rbac_denial_names_subject_permission_object_and_remedy() -> None:
         "the hub's service account jupyterhub:hub may not get resourcequotas in namespace "
         "team-vision, which it needs for ResourceQuota team-vision/mlteams-quota; grant it the "
         "ClusterRole mlteams-hub-provisioner printed by "
-        "`python -m hub_ext.manifests --values <your values file> --provisioning`, or turn the "
-        "hub's team provisioning off and apply the manifests printed by "
+        "`python -m hub_ext.manifests --values <your values file> --provisioning`, or set "
+        "hub.config.MLTeams.provision to false and apply the manifests printed by "
         "`python -m hub_ext.manifests --values <your values file>` yourself."
     )
     assert message.endswith('in the namespace "team-vision"')
