@@ -18,6 +18,7 @@ import yaml
 from .manifests import (
     DEFAULT_HUB_NAMESPACE,
     DEFAULT_HUB_SERVICE_ACCOUNT,
+    cluster_manifests,
     render_team_manifests,
     to_yaml,
 )
@@ -76,10 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also print the ClusterRole and binding that let the hub create these objects itself",
     )
-    parser.add_argument(
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument(
         "--teams-only",
         action="store_true",
         help="print only the per-team objects, not the cluster-scoped RBAC",
+    )
+    scope.add_argument(
+        "--cluster-only",
+        action="store_true",
+        help="print only the cluster-scoped RBAC, which a cluster admin installs once",
     )
     return parser
 
@@ -173,13 +180,20 @@ def main(
     except (InputError, ConfigError) as exc:
         print(f"error: {exc}", file=err)
         return USAGE_ERROR
-    manifests = render_team_manifests(
-        config,
-        hub_namespace=hub_namespace,
-        hub_service_account=service_account,
-        cluster_scoped=not args.teams_only,
-        provisioning=args.provisioning,
-    )
+    if args.cluster_only:
+        manifests = cluster_manifests(
+            hub_namespace=hub_namespace,
+            hub_service_account=service_account,
+            provisioning=args.provisioning,
+        )
+    else:
+        manifests = render_team_manifests(
+            config,
+            hub_namespace=hub_namespace,
+            hub_service_account=service_account,
+            cluster_scoped=not args.teams_only,
+            provisioning=args.provisioning,
+        )
     out.write(to_yaml(manifests))
     return 0
 

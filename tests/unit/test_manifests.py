@@ -324,6 +324,15 @@ def test_cli_uses_the_hub_settings_beside_the_teams(tmp_path: Path) -> None:
     assert subjects == {("other", "ml-hub-sa")}
 
 
+def test_cli_cluster_only_prints_what_the_cluster_admin_installs(tmp_path: Path) -> None:
+    values = write_values(tmp_path, TWO_TEAMS)
+    code, out, _ = run_main("--values", str(values), "--cluster-only", "--provisioning")
+    assert code == 0
+    assert list(yaml.safe_load_all(out)) == cluster_manifests(provisioning=True)
+    with pytest.raises(SystemExit):
+        run_main("--values", str(values), "--cluster-only", "--teams-only")
+
+
 @pytest.mark.parametrize("wrapped", [True, False])
 def test_cli_reads_a_plain_json_config(tmp_path: Path, wrapped: bool) -> None:
     path = tmp_path / "mlteams.json"
@@ -395,3 +404,32 @@ def test_python_dash_m_runs_the_command(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert 'MLTeams.teams.nlp.profiles[1]: profile "gpu-xl" is not declared' in done.stderr
+
+
+# -- the admin guide ----------------------------------------------------------------------------
+
+GUIDE = REPO / "docs" / "admin" / "provisioning.md"
+
+
+def guide_section(role: str) -> str:
+    """The table of rules that follows the role's name in the guide."""
+    text = GUIDE.read_text()
+    start = text.index("| resources |", text.index(f"**`{role}`**"))
+    end = text.find("\n\n", start)
+    return text[start : end if end != -1 else len(text)]
+
+
+def test_admin_guide_lists_every_rule_of_every_role() -> None:
+    for manifest in cluster_manifests(provisioning=True):
+        if manifest["kind"] != "ClusterRole":
+            continue
+        section = guide_section(manifest["metadata"]["name"])
+        rows = [line for line in section.splitlines() if line.startswith("| `")]
+        assert len(rows) == len(manifest["rules"])
+        for rule in manifest["rules"]:
+            resources = ", ".join(f"`{r}`" for r in rule["resources"])
+            if "resourceNames" in rule:
+                resources += ", name " + ", ".join(f"`{n}`" for n in rule["resourceNames"])
+                resources += " only"
+            verbs = ", ".join(f"`{v}`" for v in rule["verbs"])
+            assert f"| {resources} | {verbs} |" in section, (resources, verbs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from kubernetes_asyncio.client.rest import ApiException
@@ -178,3 +179,13 @@ def test_report_counts_and_summary() -> None:
     assert report.summary() == "1 created, 1 updated, 1 unchanged"
     assert str(report.updated[0]) == "ResourceQuota team-a/mlteams-quota: updated"
     assert not ReconcileReport((report.objects[2],)).changed
+
+
+def test_admin_guide_shows_the_real_message() -> None:
+    guide = Path(__file__).resolve().parents[2] / "docs" / "admin" / "provisioning.md"
+    exc = forbidden(
+        'namespaces "team-vision" is forbidden: User "system:serviceaccount:jupyterhub:hub" '
+        'cannot patch resource "namespaces" in API group "" in the namespace "team-vision"'
+    )
+    message = str(api_error(exc, "Namespace", "team-vision", None, "create"))
+    assert f"```text\n{message}\n```" in guide.read_text()
