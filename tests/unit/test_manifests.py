@@ -433,3 +433,15 @@ def test_admin_guide_lists_every_rule_of_every_role() -> None:
                 resources += " only"
             verbs = ", ".join(f"`{v}`" for v in rule["verbs"])
             assert f"| {resources} | {verbs} |" in section, (resources, verbs)
+
+
+def test_rendering_imports_no_kubernetes_client() -> None:
+    probe = (
+        "import sys, hub_ext.manifests, hub_ext.manifests_cli; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'kubernetes', 'kubernetes_asyncio', 'kubespawner', 'tornado', 'jupyterhub'}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"
