@@ -90,7 +90,7 @@ class LocalHub:
             try:
                 self.api("GET", "/")
                 return
-            except (OSError, urllib.error.URLError):
+            except (OSError, urllib.error.URLError, HubAPIError):
                 time.sleep(0.5)
         raise StartError(
             f"jupyterhub not answering at {self.url} after {timeout:.0f}s; "
@@ -104,13 +104,39 @@ class LocalHub:
                 self.procs.children.remove(self.child)
             self.child = None
 
-    def api(self, method: str, path: str, body: Any = None, timeout: float = 30) -> Any:
-        """Call the hub's REST API (through the proxy) with the test service's token."""
+    def call(
+        self, method: str, path: str, body: Any = None, timeout: float = 30
+    ) -> tuple[int, Any]:
+        """Call the hub's REST API (through the proxy) with the test service's token.
+
+        Returns ``(status, parsed body)``; an HTTP error status is returned, not raised.
+        """
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(f"{self.url}/hub/api{path}", data=data, method=method)
         req.add_header("Authorization", f"token {self.api_token}")
         if data is not None:
             req.add_header("Content-Type", "application/json")
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            raw = resp.read()
-        return json.loads(raw) if raw else None
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                status, raw = resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            status, raw = exc.code, exc.read()
+        try:
+            return status, json.loads(raw) if raw else None
+        except ValueError:
+            return status, raw.decode(errors="replace")
+
+    def api(self, method: str, path: str, body: Any = None, timeout: float = 30) -> Any:
+        """``call``, raising ``HubAPIError`` for an error status."""
+        status, parsed = self.call(method, path, body, timeout)
+        if status >= 400:
+            raise HubAPIError(status, parsed)
+        return parsed
+
+
+class HubAPIError(RuntimeError):
+    def __init__(self, status: int, body: Any) -> None:
+        self.status = status
+        self.body = body
+        message = body.get("message", body) if isinstance(body, dict) else body
+        super().__init__(f"HTTP {status}: {message}")
