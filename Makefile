@@ -25,7 +25,7 @@ test-browser: setup
 	$(PY) -m pytest -m browser
 
 lint: setup
-	.venv/bin/ruff check hub_ext server_ext devenv tests benchmarks
+	.venv/bin/ruff check .
 
 cluster: setup
 	$(PY) -m devenv.cluster up

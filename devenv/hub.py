@@ -134,6 +134,15 @@ class LocalHub:
         return parsed
 
 
+    def get_through_proxy(self, path: str, timeout: float = 30) -> Any:
+        """GET a user-server URL through the proxy with the test service's token."""
+        req = urllib.request.Request(
+            self.url + path, headers={"Authorization": f"token {self.api_token}"}
+        )
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return json.loads(resp.read())
+
+
 class HubAPIError(RuntimeError):
     def __init__(self, status: int, body: Any) -> None:
         self.status = status

@@ -36,7 +36,13 @@ if env.get("MLTEAMS_TEST_TOKEN"):
     c.JupyterHub.load_roles = [
         {
             "name": "mlteams-tests",
-            "scopes": ["admin:users", "admin:servers", "access:servers", "read:hub", "admin:groups"],
+            "scopes": [
+                "admin:users",
+                "admin:servers",
+                "access:servers",
+                "read:hub",
+                "admin:groups",
+            ],
             "services": ["mlteams-tests"],
         }
     ]
@@ -47,6 +53,9 @@ if env.get("MLTEAMS_TEAMS_FILE"):
     with open(env["MLTEAMS_TEAMS_FILE"]) as f:
         for key, value in (yaml.safe_load(f) or {}).items():
             setattr(c.MLTeams, key, value)
+    from hub_ext.startup import at_hub_start
+
+    at_hub_start(c)
 if env.get("MLTEAMS_HUB_GROUPS"):
     c.JupyterHub.load_groups = json.loads(env["MLTEAMS_HUB_GROUPS"])
 c.KubeSpawner.namespace = env["MLTEAMS_HUB_NAMESPACE"]

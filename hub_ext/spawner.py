@@ -46,6 +46,7 @@ from .policy import (
 from .reflector import reflector_for
 from .spawn_errors import forgive_failure, refusal
 from .spawn_form import TeamSection, choice_to_options, render_form, render_no_team
+from .startup import cluster_prepared
 from .team_settings import MLTeams
 from .team_state import TeamState
 
@@ -170,6 +171,7 @@ class TeamKubeSpawner(KubeSpawner):
 
     async def _admit(self) -> None:
         state = self.team_state
+        await cluster_prepared()
         await self.load_user_options()
         await self._start_watching_pods()
         request = self._options.request(self.user.name, self.name or "")

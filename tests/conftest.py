@@ -16,12 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from devenv.cluster import LocalCluster
 from devenv.demo import ensure_namespace
 from devenv.hub import LocalHub
-from devenv.kubeapi import ApiError
 from devenv.procs import MARKER, processes_with_marker
 
 RIG_ID = f"pytest-{uuid.uuid4().hex[:12]}"
@@ -64,36 +62,16 @@ def hub(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iter
 TEAM_CONFIG = Path(__file__).resolve().parent / "integration" / "team_config.yaml"
 TEAM_USERS = {
     "vision-engineers": ["v-alice", "v-dora", *[f"v-{i:02d}" for i in range(20)]],
-    "nlp-engineers": ["n-bob", "both-carol"],
+    "nlp-engineers": ["n-bob", "n-erin", "both-carol"],
     "vision-leads": ["v-lead"],
 }
 TEAM_USERS["vision-engineers"].append("both-carol")
-
-
-def _team_namespaces(cluster: LocalCluster) -> None:
-    """Each team's namespace and GPU ResourceQuota, as provisioning would create them."""
-    config = yaml.safe_load(TEAM_CONFIG.read_text())
-    for team in config["teams"].values():
-        ensure_namespace(cluster.api, team["namespace"])
-        quota = {
-            "apiVersion": "v1",
-            "kind": "ResourceQuota",
-            "metadata": {"name": "mlteams-quota"},
-            "spec": {"hard": {"requests.nvidia.com/gpu": str(team["quota"]["gpus"])}},
-        }
-        try:
-            path = f"/api/v1/namespaces/{team['namespace']}/resourcequotas"
-            cluster.api.request("POST", path, quota)
-        except ApiError as exc:
-            if exc.status != 409:
-                raise
 
 
 @pytest.fixture(scope="session")
 def team_hub(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHub]:
     """JupyterHub with TeamKubeSpawner and the teams of ``integration/team_config.yaml``."""
     assert cluster.control_plane is not None
-    _team_namespaces(cluster)
     groups = {name: {"users": users} for name, users in TEAM_USERS.items()}
     local_hub = LocalHub(
         tmp_path_factory.mktemp("team-hub"),
@@ -110,9 +88,6 @@ def team_hub(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) ->
         local_hub.start()
         yield local_hub
     finally:
-        for user in local_hub.api("GET", "/users") if local_hub.child else []:
-            if user.get("servers"):
-                local_hub.api("DELETE", f"/users/{user['name']}/server")
         local_hub.stop()
 
 

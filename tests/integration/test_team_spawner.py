@@ -127,3 +127,41 @@ async def test_twenty_concurrent_spawns_fill_the_quota_and_queue_the_rest(
         await call(team_hub, "DELETE", f"/users/{user}/server")
     for user in users:
         await wait_stopped(team_hub, user)
+
+
+async def test_hub_restart_keeps_servers_running_and_the_ledger_right(team_hub: LocalHub) -> None:
+    for user in ("n-bob", "both-carol"):
+        status, body = await call(
+            team_hub, "POST", f"/users/{user}/server", {"team": "nlp", "profile": "gpu2"}
+        )
+        assert status in (201, 202), body
+    for user in ("n-bob", "both-carol"):
+        await wait_ready(team_hub, user)
+
+    await asyncio.to_thread(team_hub.stop)
+    await asyncio.to_thread(team_hub.start)
+
+    for user in ("n-bob", "both-carol"):
+        model = await server(team_hub, user)
+        assert model is not None and model["ready"], (user, model)
+    reached = await asyncio.to_thread(team_hub.get_through_proxy, "/user/n-bob/api")
+    assert "version" in reached
+
+    # the restarted hub's ledger, rebuilt from the pod reflector, knows team nlp's 4 GPUs are held
+    status, body = await call(
+        team_hub, "POST", "/users/n-erin/server", {"team": "nlp", "profile": "gpu2"}
+    )
+    assert status == 429, body
+    assert "0 of 4 GPUs free" in body["message"], body["message"]
+
+    for user in ("n-bob", "both-carol"):
+        await call(team_hub, "DELETE", f"/users/{user}/server")
+    for user in ("n-bob", "both-carol"):
+        await wait_stopped(team_hub, user)
+    status, body = await call(
+        team_hub, "POST", "/users/n-erin/server", {"team": "nlp", "profile": "gpu2"}
+    )
+    assert status in (201, 202), body
+    await wait_ready(team_hub, "n-erin")
+    await call(team_hub, "DELETE", "/users/n-erin/server")
+    await wait_stopped(team_hub, "n-erin")
