@@ -75,7 +75,7 @@ class LocalHub:
             **self.extra_env,
         )
         self.child = self.procs.start(
-            "jupyterhub",
+            f"jupyterhub-{self.state_dir.name}",
             [str(Path(bin_dir) / "jupyterhub"), "-f", str(CONFIG_FILE)],
             env=env,
             cwd=self.state_dir,

@@ -1,0 +1,193 @@
+"""Spawn-path benchmark: TeamKubeSpawner against stock KubeSpawner, measured in one run.
+
+1. On the local platform (real apiserver, process kubelet), two hubs side by side, one with
+   stock KubeSpawner and one with TeamKubeSpawner: the time from the REST spawn request to the
+   pod's creation (its ADDED watch event), for N spawns each, interleaved so both see the same
+   load. Prints the medians and their ratio.
+2. The admission decision alone (pure policy on a ledger fed by the reflector's store), with 10
+   and with 5,000 pods known: median time per decision and the ratio.
+
+Run: ``.venv/bin/python -m benchmarks.spawn [--spawns 30]`` (not part of the test suite).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes_asyncio import client, watch
+
+from devenv.cluster import LocalCluster
+from devenv.demo import ensure_namespace
+from devenv.hub import LocalHub
+from hub_ext.policy import Ledger, MirroredPods, SpawnRequest, decide, load_config
+from tests.kube_helpers import api_client
+
+TEAMS = {
+    "teams": {
+        "bench": {
+            "groups": ["bench"],
+            "namespace": "bench-team",
+            "quota": {"gpus": 8, "gpus_per_user": 2},
+            "profiles": ["cpu", "gpu1"],
+        }
+    },
+    "profiles": {
+        "cpu": {"display_name": "CPU", "image": "mlteams/notebook:dev"},
+        "gpu1": {
+            "display_name": "1 GPU",
+            "image": "mlteams/pytorch:dev",
+            "gpus": 1,
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists"}],
+        },
+    },
+}
+
+
+def fake_pod(i: int, namespace: str = "bench-team") -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": f"jupyter-u{i}",
+            "namespace": namespace,
+            "labels": {"mlteams.io/team": "bench", "mlteams.io/profile": "gpu1"},
+            "annotations": {"mlteams.io/user": f"u{i}", "mlteams.io/server": f"u{i}/"},
+        },
+        "spec": {
+            "containers": [{"name": "notebook", "resources": {"limits": {"nvidia.com/gpu": "1"}}}]
+        },
+        "status": {"phase": "Running"},
+    }
+
+
+def decision_time(pods: int, repeats: int = 2000) -> float:
+    """Median seconds per admission decision with ``pods`` pods in the reflector's store."""
+    config = load_config(TEAMS)
+    ledger = Ledger(namespace_teams=config.namespace_teams)
+    MirroredPods(ledger, {f"bench-team/jupyter-u{i}": fake_pod(i) for i in range(pods)})
+    request = SpawnRequest(user="newcomer", team="bench", profile="gpu1")
+    samples = []
+    for _ in range(7):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            decide(config, ledger, request)
+        samples.append((time.perf_counter() - start) / repeats)
+    return statistics.median(samples)
+
+
+async def _watch_pods(api: client.ApiClient, seen: dict[str, float], stop: asyncio.Event) -> None:
+    core = client.CoreV1Api(api)
+    w = watch.Watch()
+    async with w.stream(
+        core.list_pod_for_all_namespaces,
+        label_selector="component=singleuser-server",
+        timeout_seconds=3600,
+    ) as stream:
+        async for event in stream:
+            if event["type"] == "ADDED":
+                pod = event["object"]
+                seen.setdefault(
+                    f"{pod.metadata.namespace}/{pod.metadata.name}", time.perf_counter()
+                )
+            if stop.is_set():
+                return
+
+
+async def spawn_times(
+    cluster: LocalCluster, stock: LocalHub, team: LocalHub, n: int
+) -> tuple[list[float], list[float]]:
+    seen: dict[str, float] = {}
+    stop = asyncio.Event()
+    api = await api_client(cluster.kubeconfig)
+    async with api:
+        watcher = asyncio.create_task(_watch_pods(api, seen, stop))
+        await asyncio.sleep(1)
+        results: dict[str, list[float]] = {"stock": [], "team": []}
+        for i in range(n):
+            for kind, hub, namespace, body in (
+                ("stock", stock, "bench-stock", None),
+                ("team", team, "bench-team", {"team": "bench", "profile": "cpu"}),
+            ):
+                user = f"{kind}-{i:03d}"
+                key = f"{namespace}/jupyter-{user}"
+                await asyncio.to_thread(hub.call, "POST", f"/users/{user}")
+                start = time.perf_counter()
+                status, answer = await asyncio.to_thread(
+                    hub.call, "POST", f"/users/{user}/server", body
+                )
+                if status >= 400:
+                    raise SystemExit(f"{kind} spawn of {user} failed: {status} {answer}")
+                deadline = time.monotonic() + 60
+                while key not in seen:
+                    if time.monotonic() > deadline:
+                        raise SystemExit(f"no pod {key} within 60 s")
+                    await asyncio.sleep(0.002)
+                results[kind].append(seen[key] - start)
+        stop.set()
+        watcher.cancel()
+    return results["stock"], results["team"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spawns", type=int, default=30, help="spawns per spawner (default 30)")
+    args = parser.parse_args(argv)
+
+    small, large = decision_time(10), decision_time(5000)
+    with tempfile.TemporaryDirectory(prefix="mlteams-bench-") as tmp:
+        root = Path(tmp)
+        teams_file = root / "teams.yaml"
+        teams_file.write_text(yaml.safe_dump(TEAMS))
+        cluster = LocalCluster(root / "cluster")
+        hubs: list[LocalHub] = []
+        try:
+            cluster.start()
+            assert cluster.control_plane is not None
+            ensure_namespace(cluster.api, "bench-stock")
+            users = [f"team-{i:03d}" for i in range(args.spawns)]
+            stock = LocalHub(
+                root / "stock",
+                cluster.kubeconfig,
+                cluster.control_plane.procs,
+                namespace="bench-stock",
+            )
+            team = LocalHub(
+                root / "team",
+                cluster.kubeconfig,
+                cluster.control_plane.procs,
+                extra_env={
+                    "MLTEAMS_HUB_SPAWNER": "mlteams",
+                    "MLTEAMS_TEAMS_FILE": str(teams_file),
+                    "MLTEAMS_HUB_GROUPS": json.dumps({"bench": {"users": users}}),
+                },
+            )
+            for hub in (stock, team):
+                hub.start()
+                hubs.append(hub)
+            stock_times, team_times = asyncio.run(spawn_times(cluster, stock, team, args.spawns))
+        finally:
+            for hub in hubs:
+                hub.stop()
+            cluster.stop()
+
+    stock_median, team_median = statistics.median(stock_times), statistics.median(team_times)
+    print(f"spawn request -> pod created, median of {args.spawns} spawns each:")
+    print(f"  KubeSpawner (stock)   {stock_median * 1000:8.1f} ms")
+    print(f"  TeamKubeSpawner       {team_median * 1000:8.1f} ms")
+    print(f"  ratio team/stock      {team_median / stock_median:8.3f}")
+    print("admission decision, median per decision:")
+    print(f"  10 pods in reflector    {small * 1e6:8.2f} us")
+    print(f"  5,000 pods in reflector {large * 1e6:8.2f} us")
+    print(f"  ratio 5000/10           {large / small:8.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
