@@ -3,14 +3,13 @@ a profile the team cannot fit right now is shown disabled with the reason."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, expect
 
 from devenv.hub import LocalHub
-from tests.integration.team_hub_helpers import wait_ready, wait_stopped
+from tests.integration.team_hub_helpers import wait_server_sync
 
 pytestmark = pytest.mark.browser
 
@@ -26,7 +25,7 @@ def test_spawn_form_shows_availability_and_disables_over_quota_profile(
         )
         assert status in (201, 202), body
     for user in NLP_USERS:
-        asyncio.run(wait_ready(team_hub, user))
+        wait_server_sync(team_hub, user, ready=True)
 
     page = browser.new_page(viewport={"width": 1200, "height": 1000})
     try:
@@ -50,4 +49,4 @@ def test_spawn_form_shows_availability_and_disables_over_quota_profile(
         for user in NLP_USERS:
             team_hub.call("DELETE", f"/users/{user}/server")
         for user in NLP_USERS:
-            asyncio.run(wait_stopped(team_hub, user))
+            wait_server_sync(team_hub, user, ready=False)

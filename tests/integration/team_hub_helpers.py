@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import urllib.request
 from typing import Any
 
@@ -50,3 +51,16 @@ def progress_message(hub: LocalHub, user: str, contains: str, timeout: float = 3
                 if contains in event.get("message", ""):
                     return event["message"]
     raise AssertionError(f"no progress message with {contains!r} for {user}")
+
+
+def wait_server_sync(hub: LocalHub, user: str, *, ready: bool, timeout: float = 180) -> None:
+    """Blocking wait for a server to be ready (``ready=True``) or gone, for synchronous tests."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, model = hub.call("GET", f"/users/{user}")
+        assert status == 200, model
+        found = model.get("servers", {}).get("")
+        if (ready and found and found.get("ready")) or (not ready and found is None):
+            return
+        time.sleep(1)
+    raise AssertionError(f"{user}'s server not {'ready' if ready else 'stopped'} in {timeout:.0f}s")
