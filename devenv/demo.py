@@ -1,12 +1,14 @@
 """``make demo``: the whole platform in the foreground; Ctrl-C stops all of it.
 
 Starts the control plane, the process kubelet (with one CPU node and two 4-GPU nodes),
-and JupyterHub with its proxy, then prints the URL and the demo logins.
+and JupyterHub with TeamKubeSpawner and the teams of ``devenv/demo_teams.yaml``, then prints
+the URL and the demo logins.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import socket
@@ -18,8 +20,19 @@ from .controlplane import StartError
 from .hub import LocalHub
 from .kube_build import BuildError
 from .kubeapi import ApiError, KubeAPI
-from .paths import local_dir
+from .paths import REPO_ROOT, local_dir
 from .procs import free_port
+
+DEMO_TEAMS = REPO_ROOT / "devenv" / "demo_teams.yaml"
+DEMO_GROUPS = {
+    "vision": {"users": ["alice", "carol"]},
+    "vision-leads": {"users": ["lena"]},
+    "nlp": {"users": ["bob", "carol"]},
+}
+DEMO_LOGINS = """\
+    alice  team vision            bob    team nlp
+    carol  teams vision and nlp   lena   lead of team vision
+    dave   no team (sees whom to ask)   admin  hub admin"""
 
 
 def ensure_namespace(api: KubeAPI, name: str) -> None:
@@ -68,13 +81,22 @@ def main(argv: list[str] | None = None) -> int:
         ensure_namespace(cluster.api, "jupyterhub")
         port = args.port if _port_free(args.port) else free_port()
         hub = LocalHub(
-            state / "hub", cluster.kubeconfig, cluster.control_plane.procs, public_port=port
+            state / "hub",
+            cluster.kubeconfig,
+            cluster.control_plane.procs,
+            public_port=port,
+            extra_env={
+                "MLTEAMS_HUB_SPAWNER": "mlteams",
+                "MLTEAMS_TEAMS_FILE": str(DEMO_TEAMS),
+                "MLTEAMS_HUB_GROUPS": json.dumps(DEMO_GROUPS),
+            },
         )
         hub.start()
         print(
             f"""
   JupyterHub is running: {hub.url}
-  Log in as any user name (e.g. alice) with the password "{hub.password}"; "admin" is an admin.
+  Log in with the password "{hub.password}" as:
+{DEMO_LOGINS}
   Servers run as pods on the local cluster: KUBECONFIG={cluster.kubeconfig}
   Logs: {cluster.control_plane.procs.log_dir}
   Press Ctrl-C to stop everything.
