@@ -47,6 +47,8 @@ if env.get("MLTEAMS_TEST_TOKEN"):
         }
     ]
 
+# as in the z2jh chart (hub.consecutiveFailureLimit): the hub exits after 5 spawn errors in a row
+c.Spawner.consecutive_failure_limit = 5
 c.JupyterHub.spawner_class = env.get("MLTEAMS_HUB_SPAWNER", "kubespawner.KubeSpawner")
 if env.get("MLTEAMS_TEAMS_FILE"):
     # the same mapping an admin writes under hub.config.MLTeams in the z2jh values

@@ -59,25 +59,30 @@ class TeamKubeSpawner(KubeSpawner):
 
     _team_states: ClassVar[dict[str, TeamState]] = {}
     _base_start_timeout: int | None = None
+    _state: TeamState | None = None
 
     # -- shared state ------------------------------------------------------------------------
 
     @property
     def team_state(self) -> TeamState:
         """The hub-wide state, created (and the configuration validated) on first use."""
-        settings = MLTeams(parent=self)
-        key = repr(sorted(settings.raw().items(), key=lambda kv: kv[0]))
-        state = self._team_states.get(key)
-        if state is None:
-            try:
-                config = settings.load()
-            except ConfigError as exc:
-                self.log.critical("invalid MLTeams configuration:\n%s", exc)
-                raise
-            state = TeamState.create(config, poll_seconds=settings.queue_poll_seconds, log=self.log)
-            self._team_states.clear()
-            self._team_states[key] = state
-        return state
+        if self._state is None:
+            settings = MLTeams(parent=self)
+            key = repr(sorted(settings.raw().items()))
+            state = self._team_states.get(key)
+            if state is None:
+                try:
+                    config = settings.load()
+                except ConfigError as exc:
+                    self.log.critical("invalid MLTeams configuration:\n%s", exc)
+                    raise
+                state = TeamState.create(
+                    config, poll_seconds=settings.queue_poll_seconds, log=self.log
+                )
+                self._team_states.clear()
+                self._team_states[key] = state
+            self._state = state
+        return self._state
 
     @property
     def server_id(self) -> str:
@@ -155,7 +160,7 @@ class TeamKubeSpawner(KubeSpawner):
             options = self._validate(dict(self.user_options or {}))
         except (UserOptionsError, TeamSelectionError) as exc:
             raise self._refuse(exc.message, exc.http_status, "invalid_options") from None
-        self._options = options
+        self._team_options = options
         for name, value in pod_settings(
             self.team_state.config, options, user=self.user.name, server_name=self.name or ""
         ).items():
@@ -174,7 +179,7 @@ class TeamKubeSpawner(KubeSpawner):
         await cluster_prepared()
         await self.load_user_options()
         await self._start_watching_pods()
-        request = self._options.request(self.user.name, self.name or "")
+        request = self._team_options.request(self.user.name, self.name or "")
         decision = decide_and_reserve(
             state.config, state.ledger, request, now=time.time(), queue=state.queue
         )
@@ -258,7 +263,7 @@ def _reason(decision: Decision) -> str:
 def _quota_message(spawner: TeamKubeSpawner, exc: ApiException) -> str:
     """The ResourceQuota backstop fired: say what the hub would have said, not the raw 403."""
     state = spawner.team_state
-    request = spawner._options.request(spawner.user.name, spawner.name or "")
+    request = spawner._team_options.request(spawner.user.name, spawner.name or "")
     decision = decide(state.config, state.ledger, request)
     if decision.rejected:
         return decision.message

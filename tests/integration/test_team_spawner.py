@@ -165,3 +165,54 @@ async def test_hub_restart_keeps_servers_running_and_the_ledger_right(team_hub: 
     await wait_ready(team_hub, "n-erin")
     await call(team_hub, "DELETE", "/users/n-erin/server")
     await wait_stopped(team_hub, "n-erin")
+
+
+async def test_user_in_no_team_is_told_whom_to_ask(team_hub: LocalHub) -> None:
+    await call(team_hub, "POST", "/users/nobody-frank")
+    status, body = await call(team_hub, "POST", "/users/nobody-frank/server", {"profile": "cpu"})
+    assert status == 403, body
+    assert "not a member of any ML team" in body["message"]
+    assert "Ask a platform admin" in body["message"]
+    assert "vision" not in body["message"] and "nlp" not in body["message"]
+
+
+async def test_refusals_do_not_count_toward_the_hubs_failure_limit(team_hub: LocalHub) -> None:
+    assert team_hub.child is not None
+    for _ in range(8):
+        status, _ = await call(
+            team_hub, "POST", "/users/v-dora/server", {"team": "vision", "profile": "nope"}
+        )
+        assert status == 400
+    await asyncio.sleep(4)
+    assert team_hub.child.alive(), "the hub exited after refused spawns"
+    status, _ = await call(team_hub, "GET", "/")
+    assert status == 200
+
+
+async def test_resource_quota_backstop_gives_the_same_clear_message(
+    team_hub: LocalHub, kube: client.ApiClient
+) -> None:
+    core = client.CoreV1Api(kube)
+    quota = await core.read_namespaced_resource_quota("mlteams-quota", "it-nlp")
+    hard = dict(quota.spec.hard)
+    await core.patch_namespaced_resource_quota(
+        "mlteams-quota", "it-nlp", {"spec": {"hard": {**hard, "requests.nvidia.com/gpu": "0"}}}
+    )
+
+    async def quota_is_zero() -> bool:
+        current = await core.read_namespaced_resource_quota("mlteams-quota", "it-nlp")
+        return (current.status.hard or {}).get("requests.nvidia.com/gpu") == "0"
+
+    await eventually(quota_is_zero, what="the lowered quota to be in force")
+    try:
+        status, body = await call(
+            team_hub, "POST", "/users/n-erin/server", {"team": "nlp", "profile": "gpu2"}
+        )
+        assert status == 403, body
+        assert "exceeded quota" not in body["message"]
+        assert "quota for namespace it-nlp is used up" in body["message"]
+        assert await server(team_hub, "n-erin") is None
+    finally:
+        await core.patch_namespaced_resource_quota(
+            "mlteams-quota", "it-nlp", {"spec": {"hard": hard}}
+        )
