@@ -130,6 +130,8 @@ async def spawn_times(
                         raise SystemExit(f"no pod {key} within 60 s")
                     await asyncio.sleep(0.002)
                 results[kind].append(seen[key] - start)
+                # stop it again, so every spawn meets the same number of running servers
+                await asyncio.to_thread(hub.call, "DELETE", f"/users/{user}/server")
         stop.set()
         watcher.cancel()
     return results["stock"], results["team"]
@@ -151,6 +153,17 @@ def main(argv: list[str] | None = None) -> int:
             cluster.start()
             assert cluster.control_plane is not None
             ensure_namespace(cluster.api, "bench-stock")
+            # the same ResourceQuota as the team namespace gets, so both pay the same admission
+            cluster.api.request(
+                "POST",
+                "/api/v1/namespaces/bench-stock/resourcequotas",
+                {
+                    "apiVersion": "v1",
+                    "kind": "ResourceQuota",
+                    "metadata": {"name": "mlteams-quota"},
+                    "spec": {"hard": {"requests.nvidia.com/gpu": "8"}},
+                },
+            )
             users = [f"team-{i:03d}" for i in range(args.spawns)]
             stock = LocalHub(
                 root / "stock",

@@ -43,7 +43,6 @@ from .policy import (
     user_teams,
     validate_user_options,
 )
-from .reflector import reflector_for
 from .spawn_errors import forgive_failure, refusal
 from .spawn_form import TeamSection, choice_to_options, render_form, render_no_team
 from .startup import cluster_prepared
@@ -60,6 +59,7 @@ class TeamKubeSpawner(KubeSpawner):
     _team_states: ClassVar[dict[str, TeamState]] = {}
     _base_start_timeout: int | None = None
     _state: TeamState | None = None
+    _validated: tuple[Any, SpawnOptions] | None = None
 
     # -- shared state ------------------------------------------------------------------------
 
@@ -99,7 +99,7 @@ class TeamKubeSpawner(KubeSpawner):
     async def _start_watching_pods(self, replace: bool = False) -> Any:
         return await self._start_reflector(
             kind="pods",
-            reflector_class=reflector_for(self.team_state.ledger),
+            reflector_class=self.team_state.reflector_class,
             labels={"component": self.component_label},
             omit_namespace=True,
             replace=replace,
@@ -152,7 +152,14 @@ class TeamKubeSpawner(KubeSpawner):
         return validated.to_user_options()
 
     def _validate(self, options: dict[str, Any]) -> SpawnOptions:
-        return validate_user_options(self.team_state.config, options, groups=self._group_names())
+        """Validated options; the last answer is reused while options and groups are unchanged."""
+        groups = self._group_names()
+        key = (repr(sorted(options.items())), tuple(groups))
+        if self._validated is not None and self._validated[0] == key:
+            return self._validated[1]
+        validated = validate_user_options(self.team_state.config, options, groups=groups)
+        self._validated = (key, validated)
+        return validated
 
     async def load_user_options(self) -> None:
         """Validate ``user_options`` (form or REST alike) and apply the team and profile."""

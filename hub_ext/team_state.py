@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from .policy import Decision, Ledger, MLTeamsConfig, QueuedSpawn, SpawnQueue, expired_message
+from .reflector import reflector_for
 
 
 @dataclass
@@ -32,6 +33,14 @@ class TeamState:
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("mlteams"))
     waiters: dict[str, Waiter] = field(default_factory=dict)
     _pump_task: asyncio.Task | None = None
+    _reflector_class: type | None = None
+
+    @property
+    def reflector_class(self) -> type:
+        """The pod reflector class that feeds this state's ledger."""
+        if self._reflector_class is None:
+            self._reflector_class = reflector_for(self.ledger)
+        return self._reflector_class
 
     @classmethod
     def create(
