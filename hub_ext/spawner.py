@@ -48,6 +48,8 @@ from .spawn_form import TeamSection, choice_to_options, render_form, render_no_t
 from .startup import cluster_prepared
 from .team_settings import MLTeams
 from .team_state import TeamState
+from .tracking_pod import merge_volumes, notebook_pod_parts
+from .tracking_settings import MLTeamsTracking
 
 MERGED_SETTINGS = ("environment", "extra_labels", "extra_annotations")
 QUEUE_ENDED = "queue-ended"
@@ -174,6 +176,12 @@ class TeamKubeSpawner(KubeSpawner):
             if name in MERGED_SETTINGS:
                 value = {**getattr(self, name), **value}
             setattr(self, name, value)
+        parts = notebook_pod_parts(
+            self.team_state.config, options, MLTeamsTracking(parent=self).settings()
+        )
+        self.environment = {**self.environment, **parts.environment}
+        self.volumes = merge_volumes(self.volumes, parts.volumes)
+        self.volume_mounts = merge_volumes(self.volume_mounts, parts.volume_mounts)
 
     # -- admission -------------------------------------------------------------------------------
 

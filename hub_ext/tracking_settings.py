@@ -1,0 +1,94 @@
+"""The ``MLTeamsTracking`` configuration section: what every notebook server gets for MLflow
+tracking and the team datasets (z2jh ``hub.config.MLTeamsTracking``)."""
+
+from __future__ import annotations
+
+from traitlets import Bool, Float, Integer, Unicode
+from traitlets.config import LoggingConfigurable
+
+from .tracking_pod import TrackingSettings
+
+
+class MLTeamsTracking(LoggingConfigurable):
+    """MLflow tracking server and dataset access for the notebook servers."""
+
+    enabled = Bool(
+        True,
+        config=True,
+        help="""Pre-configure MLflow tracking and team datasets in each server. Off: the servers
+        get neither the tracking variables nor the dataset mounts.""",
+    )
+    tracking_uri = Unicode(
+        "",
+        config=True,
+        help="""URI of the MLflow tracking server as seen from the user pods, e.g.
+        `http://mlflow.mlflow.svc:5000`. Set as `MLFLOW_TRACKING_URI` in every server; users
+        never type it and requests cannot change it. Empty: no tracking.""",
+    )
+    credentials_secret = Unicode(
+        "",
+        config=True,
+        help="""Name of a Secret in each team namespace holding the MLflow credentials (keys
+        `token`, or `username` and `password`, see `credentials_keys`). Passed to the server
+        only as secret references (`MLFLOW_TRACKING_TOKEN` etc.), never as values.""",
+    )
+    credentials_kind = Unicode(
+        "token",
+        config=True,
+        help="""`token` (bearer token from key `token`) or `basic` (keys `username` and
+        `password`) for `credentials_secret`.""",
+    )
+    http_request_timeout = Float(
+        10.0,
+        config=True,
+        help="""Seconds an MLflow HTTP request from a kernel may take
+        (`MLFLOW_HTTP_REQUEST_TIMEOUT`): an unreachable server never hangs a notebook.""",
+    )
+    http_request_max_retries = Integer(
+        1,
+        config=True,
+        help="Retries of a failed MLflow HTTP request (`MLFLOW_HTTP_REQUEST_MAX_RETRIES`).",
+    )
+    datasets_mount_root = Unicode(
+        "/home/jovyan/datasets",
+        config=True,
+        help="""Folder under which each team dataset with a volume is mounted read-only, as
+        `<root>/<dataset name>` (`~/datasets/<name>` for the z2jh default home).""",
+    )
+    notebook_root = Unicode(
+        "/home/jovyan",
+        config=True,
+        help="""The single-user server's root folder; notebook paths in experiment names are
+        relative to it.""",
+    )
+    object_store_endpoint = Unicode(
+        "",
+        config=True,
+        help="""Endpoint URL of the S3-compatible store holding `s3://` datasets (e.g. a MinIO
+        service), put into the code snippets. Empty: the provider's default endpoint.""",
+    )
+    dataset_key_id_key = Unicode(
+        "AWS_ACCESS_KEY_ID",
+        config=True,
+        help="Key of the access key id in each dataset's `credentials_secret`.",
+    )
+    dataset_secret_key_key = Unicode(
+        "AWS_SECRET_ACCESS_KEY",
+        config=True,
+        help="Key of the secret access key in each dataset's `credentials_secret`.",
+    )
+
+    def settings(self) -> TrackingSettings:
+        return TrackingSettings(
+            enabled=self.enabled,
+            tracking_uri=self.tracking_uri,
+            credentials_secret=self.credentials_secret or None,
+            credentials_kind=self.credentials_kind,
+            http_request_timeout=self.http_request_timeout,
+            http_request_max_retries=self.http_request_max_retries,
+            datasets_mount_root=self.datasets_mount_root,
+            notebook_root=self.notebook_root,
+            object_store_endpoint=self.object_store_endpoint or None,
+            dataset_key_id_key=self.dataset_key_id_key,
+            dataset_secret_key_key=self.dataset_secret_key_key,
+        )
