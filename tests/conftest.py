@@ -20,7 +20,8 @@ import pytest
 from devenv.cluster import LocalCluster
 from devenv.demo import ensure_namespace
 from devenv.hub import LocalHub
-from devenv.procs import MARKER, processes_with_marker
+from devenv.mlflow_server import MLflowServer
+from devenv.procs import MARKER, ProcessGroup, processes_with_marker
 
 RIG_ID = f"pytest-{uuid.uuid4().hex[:12]}"
 os.environ[MARKER] = RIG_ID
@@ -89,6 +90,19 @@ def team_hub(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) ->
         yield local_hub
     finally:
         local_hub.stop()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MLflowServer]:
+    """A real MLflow tracking server with a sqlite backend on a free loopback port."""
+    state = tmp_path_factory.mktemp("mlflow")
+    procs = ProcessGroup(RIG_ID, state / "logs")
+    server = MLflowServer(state, procs)
+    try:
+        server.start()
+        yield server
+    finally:
+        procs.stop_all()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
