@@ -31,6 +31,12 @@ c.DummyAuthenticator.password = env["MLTEAMS_DEMO_PASSWORD"]
 c.Authenticator.allow_all = True
 c.Authenticator.admin_users = {"admin"}
 
+if env.get("MLTEAMS_HUB_AUTH") == "oidc":
+    # TeamOAuthenticator against the local OIDC provider (devenv/oidc), URLs from its discovery
+    from hub_ext.auth_devenv import configure_oidc
+
+    configure_oidc(c, env, state_dir)
+
 if env.get("MLTEAMS_TEST_TOKEN"):
     c.JupyterHub.services = [{"name": "mlteams-tests", "api_token": env["MLTEAMS_TEST_TOKEN"]}]
     c.JupyterHub.load_roles = [

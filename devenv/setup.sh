@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install everything the demo and the tests need on a fresh machine, from the package registries:
 # Debian packages (Chromium for the browser tests), the Python virtualenv with this bundle and its
-# test extras, configurable-http-proxy from npm, and the Kubernetes control plane built from Go
-# modules (cached outside the repository). Each step is skipped when it is already done.
+# test extras, configurable-http-proxy and the local OIDC provider (oidc-provider) from npm, and
+# the Kubernetes control plane built from Go modules (cached outside the repository). Each step is
+# skipped when it is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,6 +49,16 @@ if [ ! -x "$LOCAL/node/node_modules/.bin/configurable-http-proxy" ]; then
   say "installing configurable-http-proxy from npm into $LOCAL/node"
   mkdir -p "$LOCAL/node"
   npm install --silent --no-audit --no-fund --prefix "$LOCAL/node" configurable-http-proxy@5 >/dev/null
+fi
+
+oidc_stamp="$LOCAL/oidc/.installed-$(cat devenv/oidc/package-lock.json | sha256sum | cut -c1-12)"
+if [ ! -f "$oidc_stamp" ]; then
+  say "installing the local OIDC provider (oidc-provider) from npm into $LOCAL/oidc"
+  mkdir -p "$LOCAL/oidc"
+  cp devenv/oidc/package.json devenv/oidc/package-lock.json "$LOCAL/oidc/"
+  npm ci --silent --no-audit --no-fund --prefix "$LOCAL/oidc" >/dev/null
+  rm -f "$LOCAL"/oidc/.installed-*
+  touch "$oidc_stamp"
 fi
 
 say "Kubernetes control plane binaries"
