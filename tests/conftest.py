@@ -13,15 +13,17 @@ import signal
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from devenv.cluster import LocalCluster
-from devenv.demo import ensure_namespace
+from devenv.demo import DEMO_TEAMS, ensure_namespace
 from devenv.hub import LocalHub
 from devenv.mlflow_server import MLflowServer
-from devenv.procs import MARKER, ProcessGroup, processes_with_marker
+from devenv.oidc import DEMO_USERS, LocalOIDC, OIDCUser
+from devenv.procs import MARKER, ProcessGroup, free_port, processes_with_marker
 
 RIG_ID = f"pytest-{uuid.uuid4().hex[:12]}"
 os.environ[MARKER] = RIG_ID
@@ -103,6 +105,55 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MLflowSe
         yield server
     finally:
         procs.stop_all()
+
+
+AUTH_TEST_USERS = [
+    OIDCUser("erin", ["vision"]),
+    OIDCUser("frank", ["vision"]),
+    OIDCUser("gina", ["nlp"]),
+    OIDCUser("hugo", ["nlp"]),
+]
+
+
+@dataclass
+class OIDCHub:
+    """A hub with TeamOAuthenticator and the local OIDC provider it trusts."""
+
+    hub: LocalHub
+    oidc: LocalOIDC
+
+    @property
+    def url(self) -> str:
+        return self.hub.url
+
+
+@pytest.fixture(scope="session")
+def oidc_hub(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OIDCHub]:
+    """TeamKubeSpawner with the demo's teams, logging in through the local OIDC provider."""
+    assert cluster.control_plane is not None
+    state = tmp_path_factory.mktemp("oidc-hub")
+    port = free_port()
+    oidc = LocalOIDC(
+        state / "oidc",
+        cluster.control_plane.procs,
+        [f"http://127.0.0.1:{port}/hub/oauth_callback"],
+        users=[*DEMO_USERS, *AUTH_TEST_USERS],
+    )
+    local_hub = LocalHub(state / "hub", cluster.kubeconfig, cluster.control_plane.procs)
+    try:
+        oidc.start()
+        local_hub.public_port = port
+        local_hub.extra_env = {
+            **oidc.hub_env(),
+            "MLTEAMS_HUB_SPAWNER": "mlteams",
+            "MLTEAMS_TEAMS_FILE": str(DEMO_TEAMS),
+            "MLTEAMS_HUB_AUTH_REFRESH_AGE": "2",
+        }
+        local_hub.start()
+        yield OIDCHub(local_hub, oidc)
+    finally:
+        local_hub.stop()
+        oidc.stop()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
