@@ -30,6 +30,18 @@ def _label_value(text: str) -> str:
     return safe.strip("._-") or "user"
 
 
+def literal(value: Any) -> Any:
+    """``value`` with braces doubled in every string, so that KubeSpawner's expansion of
+    ``{username}``-style templates in the environment leaves it as it is (JSON included)."""
+    if isinstance(value, str):
+        return value.replace("{", "{{").replace("}", "}}")
+    if isinstance(value, dict):
+        return {key: literal(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [literal(item) for item in value]
+    return value
+
+
 def pod_settings(
     config: MLTeamsConfig, options: SpawnOptions, *, user: str, server_name: str = ""
 ) -> dict[str, Any]:

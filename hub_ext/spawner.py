@@ -27,7 +27,7 @@ from kubespawner import KubeSpawner
 from kubespawner.spawner import EventReflector
 from traitlets import default
 
-from .pod_settings import pod_settings
+from .pod_settings import literal, pod_settings
 from .policy import (
     ConfigError,
     Decision,
@@ -179,7 +179,7 @@ class TeamKubeSpawner(KubeSpawner):
         parts = notebook_pod_parts(
             self.team_state.config, options, MLTeamsTracking(parent=self).settings()
         )
-        self.environment = {**self.environment, **parts.environment}
+        self.environment = {**self.environment, **literal(parts.environment)}
         self.volumes = merge_volumes(self.volumes, parts.volumes)
         self.volume_mounts = merge_volumes(self.volume_mounts, parts.volume_mounts)
 

@@ -141,3 +141,12 @@ def test_failure_count_is_given_back_only_without_spawn_exception(
     assert type(plain) is web.HTTPError
     assert plain.status_code == 403
     assert plain.jupyterhub_message == "no"
+
+
+def test_literal_values_survive_kubespawners_template_expansion() -> None:
+    from hub_ext.pod_settings import literal
+
+    value = {"A": '{"team": "vision"}', "B": {"valueFrom": {"secretKeyRef": {"name": "s{x}"}}}}
+    escaped = literal(value)
+    assert escaped["A"].format() == '{"team": "vision"}'
+    assert escaped["B"]["valueFrom"]["secretKeyRef"]["name"].format() == "s{x}"
