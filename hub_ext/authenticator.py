@@ -146,6 +146,10 @@ class TeamOAuthenticator(GenericOAuthenticator):
     def _enable_auth_state_default(self) -> bool:
         return True
 
+    @default("any_allow_config")
+    def _any_allow_config_default(self) -> bool:
+        return True
+
     _teams_config: MLTeamsConfig | None = None
     _rules: list[GroupRule] | None = None
     _jwks: dict[str, Any] | None = None

@@ -26,10 +26,12 @@ def hub_groups(rig: OIDCHub, user: str) -> list[str]:
     return sorted(rig.hub.api("GET", f"/users/{user}")["groups"])
 
 
-def api_as(signed: SignIn, hub_url: str, path: str) -> requests.Response:
-    """A hub API GET with the browser session's cookie (and its XSRF token)."""
+def api_as(signed: SignIn, hub_url: str, path: str, method: str = "GET") -> requests.Response:
+    """A hub API call with the browser session's cookie (and its XSRF token)."""
     xsrf = signed.session.cookies.get("_xsrf", path="/hub/") or ""
-    return signed.session.get(f"{hub_url}/hub/api{path}", headers={"X-XSRFToken": xsrf}, timeout=30)
+    return signed.session.request(
+        method, f"{hub_url}/hub/api{path}", headers={"X-XSRFToken": xsrf}, timeout=30
+    )
 
 
 @pytest.fixture
@@ -58,6 +60,12 @@ def test_groups_become_teams_and_leads(oidc_hub: OIDCHub) -> None:
     assert {"alice", "carol", "lena"} <= names
     assert "bob" not in names
     assert api_as(lena, oidc_hub.url, "/users/bob").status_code == 404
+    assert api_as(lena, oidc_hub.url, "/users/bob/server", "DELETE").status_code == 404
+    stop_alice = api_as(lena, oidc_hub.url, "/users/alice/server", "DELETE")
+    assert stop_alice.status_code in (202, 204, 400), stop_alice.text
+    assert api_as(lena, oidc_hub.url, "/groups").status_code == 200
+    start_alice = api_as(lena, oidc_hub.url, "/users/alice/server", "POST")
+    assert start_alice.status_code in (403, 404), start_alice.text
 
 
 def test_user_in_no_team_is_refused_with_groups_seen(oidc_hub: OIDCHub) -> None:
