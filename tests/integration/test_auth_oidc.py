@@ -14,6 +14,7 @@ import requests
 from devenv.oidc import DEMO_PASSWORD
 from devenv.oidc.login import SignIn, sign_in
 from tests.conftest import OIDCHub
+from tests.integration.team_hub_helpers import wait_server_sync
 
 pytestmark = pytest.mark.integration
 
@@ -78,6 +79,26 @@ def test_user_in_no_team_is_refused_with_groups_seen(oidc_hub: OIDCHub) -> None:
     for other in ("vision", "nlp", "platform-admins"):
         assert other not in page
     assert not refused.has_hub_session(oidc_hub.url)
+
+
+def test_group_change_at_provider_changes_team_at_next_spawn(
+    oidc_hub: OIDCHub, restore_groups: dict[str, list[str]]
+) -> None:
+    hub = oidc_hub.hub
+    assert login(oidc_hub, "erin").has_hub_session(oidc_hub.url)
+    assert hub_groups(oidc_hub, "erin") == ["vision"]
+    restore_groups["erin"] = ["vision"]
+    oidc_hub.oidc.set_groups("erin", ["nlp"])
+    try:
+        status, body = hub.call("POST", "/users/erin/server", {"profile": "cpu"})
+        assert status in (201, 202), body
+        wait_server_sync(hub, "erin", ready=True)
+        assert hub_groups(oidc_hub, "erin") == ["nlp"]
+        state = hub.api("GET", "/users/erin?include_stopped_servers")["servers"][""]["state"]
+        assert state.get("namespace") == "team-nlp", state
+    finally:
+        hub.call("DELETE", "/users/erin/server")
+        wait_server_sync(hub, "erin", ready=False)
 
 
 def test_removed_from_every_team_loses_session_at_refresh(
