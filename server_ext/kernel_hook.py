@@ -20,7 +20,6 @@ from traitlets.config import Configurable
 
 from . import env_contract as env
 from .import_watch import ImportWatcher
-from .reachability import probe
 
 SUPPORTED_LIBRARIES = (
     "sklearn",
@@ -103,6 +102,8 @@ class KernelTracking(Configurable):
             return
         self.state = "activating"
         self.watcher.uninstall()
+        from .reachability import probe
+
         uri = self.environ.get(env.TRACKING_URI, "")
         problem = probe(uri, self.probe_timeout)
         if problem:
