@@ -65,7 +65,20 @@ def lead_role(team: str, scopes: Sequence[str]) -> dict[str, Any]:
     }
 
 
+def check_team_names(teams: Iterable[str]) -> None:
+    """No team may be named like another team's leads group (``vision-leads``)."""
+    names = set(teams)
+    for team in sorted(names):
+        if f"{team}{LEADS_SUFFIX}" in names:
+            raise LeadScopeError(
+                f"MLTeams.teams.{team}{LEADS_SUFFIX}: the name is taken by the hub group of "
+                f"team {team}'s leads; rename the team"
+            )
+
+
 def lead_roles(teams: Iterable[str], scopes: Sequence[str]) -> list[dict[str, Any]]:
     """One lead role per team."""
+    names = list(teams)
+    check_team_names(names)
     checked = check_lead_scopes(scopes)
-    return [lead_role(team, checked) for team in teams]
+    return [lead_role(team, checked) for team in names]

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from tornado.httpclient import HTTPClientError
 from traitlets.config import Config
 
-from hub_ext.auth_roles import LeadScopeError, check_lead_scopes
+from hub_ext.auth_roles import LeadScopeError, check_lead_scopes, lead_roles
 from hub_ext.authenticator import LoginRefused, TeamOAuthenticator
 
 pytestmark = pytest.mark.unit
@@ -281,3 +281,8 @@ async def test_bad_group_rule_stops_hub_start() -> None:
     auth = make(FakeProvider(), group_rules=[{"glob": "x*", "team": "ghost"}])
     with pytest.raises(ValueError, match=r"TeamOAuthenticator.group_rules\[0\].team"):
         await auth.load_managed_roles()
+
+
+def test_team_named_like_leads_group_is_refused() -> None:
+    with pytest.raises(LeadScopeError, match=r"MLTeams.teams.vision-leads: the name is taken"):
+        lead_roles(["vision", "vision-leads"], ["admin-ui"])
