@@ -50,3 +50,34 @@ def test_spawn_form_shows_availability_and_disables_over_quota_profile(
             team_hub.call("DELETE", f"/users/{user}/server")
         for user in NLP_USERS:
             wait_server_sync(team_hub, user, ready=False)
+
+
+def test_forged_form_choice_of_another_teams_profile_is_refused(
+    team_hub: LocalHub, browser: Browser, results_dir: Path
+) -> None:
+    page = browser.new_page(viewport={"width": 1200, "height": 800})
+    try:
+        page.goto(f"{team_hub.url}/hub/login")
+        page.fill("input#username_input", "v-alice")
+        page.fill("input#password_input", team_hub.password)
+        page.click("#login_submit")
+        page.goto(f"{team_hub.url}/hub/spawn")
+        expect(page.locator('fieldset[data-team="nlp"]')).to_have_count(0)
+        # a hand-edited form: another team's profile, which the page never offered
+        page.evaluate(
+            """() => {
+                const radio = document.querySelector('input[name="choice"]');
+                radio.value = 'nlp/gpu2';
+                radio.checked = true;
+            }"""
+        )
+        page.locator(
+            "#spawn_form input[type=submit], #spawn_form button[type=submit]"
+        ).first.click()
+        expect(page.locator("body")).to_contain_text("not a member of team", timeout=30_000)
+        page.screenshot(path=str(results_dir / "browser-forged-form-refused.png"), full_page=True)
+    finally:
+        page.close()
+    status, model = team_hub.call("GET", "/users/v-alice")
+    assert status == 200
+    assert not model.get("servers"), "no server was started for the forged choice"
