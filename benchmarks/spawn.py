@@ -112,7 +112,8 @@ async def spawn_times(
         results: dict[str, list[float]] = {"stock": [], "team": []}
         for i in range(n):
             for kind, hub, namespace, body in (
-                ("stock", stock, "bench-stock", None),
+                # the same body for both: JupyterHub stores user_options either way
+                ("stock", stock, "bench-stock", {"team": "bench", "profile": "cpu"}),
                 ("team", team, "bench-team", {"team": "bench", "profile": "cpu"}),
             ):
                 user = f"{kind}-{i:03d}"
