@@ -2,8 +2,8 @@
 
 Every process the platform starts carries ``MLTEAMS_RIG=<id>`` in its environment and inherits
 it to its own children, so a leak check can find any survivor by reading ``/proc/*/environ``.
-Children also get SIGTERM from the kernel if the process that started them dies. Each child has
-its own session, so a Ctrl-C in the terminal reaches only the launcher, which then stops the
+Children started from the main thread also get SIGTERM from the kernel if the process that
+started them dies. Each child has its own session, so a Ctrl-C in the terminal reaches only the launcher, which then stops the
 children in order (hub before kubelet before control plane).
 """
 
@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,13 @@ _PR_SET_PDEATHSIG = 1
 def _die_with_parent() -> None:
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def _in_main_thread() -> bool:
+    """The kernel sends the parent-death signal when the *thread* that forked the child ends, so
+    it is only asked for children started from the main thread (which lives as long as the
+    process); children started from worker threads rely on being stopped explicitly."""
+    return threading.current_thread() is threading.main_thread()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -94,7 +102,7 @@ class ProcessGroup:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,
+                preexec_fn=_die_with_parent if _in_main_thread() else None,
                 start_new_session=True,
             )
         child = Child(name, popen, log_path)
