@@ -3,8 +3,8 @@
 Every process the platform starts carries ``MLTEAMS_RIG=<id>`` in its environment and inherits
 it to its own children, so a leak check can find any survivor by reading ``/proc/*/environ``.
 Children started from the main thread also get SIGTERM from the kernel if the process that
-started them dies. Each child has its own session, so a Ctrl-C in the terminal reaches only the launcher, which then stops the
-children in order (hub before kubelet before control plane).
+started them dies. Each child has its own session, so a Ctrl-C in the terminal reaches only the
+launcher, which then stops the children in order (hub before kubelet before control plane).
 """
 
 from __future__ import annotations
