@@ -62,6 +62,7 @@ class TeamKubeSpawner(KubeSpawner):
     _base_start_timeout: int | None = None
     _state: TeamState | None = None
     _validated: tuple[Any, SpawnOptions] | None = None
+    _applied: SpawnOptions | None = None
 
     # -- shared state ------------------------------------------------------------------------
 
@@ -169,6 +170,8 @@ class TeamKubeSpawner(KubeSpawner):
             options = self._validate(dict(self.user_options or {}))
         except (UserOptionsError, TeamSelectionError) as exc:
             raise self._refuse(exc.message, exc.http_status, "invalid_options") from None
+        if self._applied is options:
+            return
         self._team_options = options
         for name, value in pod_settings(
             self.team_state.config, options, user=self.user.name, server_name=self.name or ""
@@ -182,6 +185,7 @@ class TeamKubeSpawner(KubeSpawner):
         self.environment = {**self.environment, **literal(parts.environment)}
         self.volumes = merge_volumes(self.volumes, parts.volumes)
         self.volume_mounts = merge_volumes(self.volume_mounts, parts.volume_mounts)
+        self._applied = options
 
     # -- admission -------------------------------------------------------------------------------
 
