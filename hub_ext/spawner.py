@@ -58,7 +58,7 @@ QUEUE_ENDED = "queue-ended"
 class TeamKubeSpawner(KubeSpawner):
     """KubeSpawner that places each server in its team's namespace under the team's quota."""
 
-    _team_states: ClassVar[dict[str, TeamState]] = {}
+    _team_states: ClassVar[dict[int, tuple[Any, TeamState]]] = {}
     _base_start_timeout: int | None = None
     _state: TeamState | None = None
     _validated: tuple[Any, SpawnOptions] | None = None
@@ -68,24 +68,33 @@ class TeamKubeSpawner(KubeSpawner):
 
     @property
     def team_state(self) -> TeamState:
-        """The hub-wide state, created (and the configuration validated) on first use."""
+        """The hub-wide state, created (and the configuration validated) on first use.
+
+        Every spawner of a hub shares the hub's ``Config`` object, so the state is looked up by
+        that object: the ``MLTeams`` and ``MLTeamsTracking`` sections are read once per hub.
+        """
         if self._state is None:
-            settings = MLTeams(parent=self)
-            key = repr(sorted(settings.raw().items()))
-            state = self._team_states.get(key)
-            if state is None:
-                try:
-                    config = settings.load()
-                except ConfigError as exc:
-                    self.log.critical("invalid MLTeams configuration:\n%s", exc)
-                    raise
-                state = TeamState.create(
-                    config, poll_seconds=settings.queue_poll_seconds, log=self.log
-                )
+            shared = self._team_states.get(id(self.config))
+            if shared is None or shared[0] is not self.config:
+                shared = (self.config, self._create_team_state())
                 self._team_states.clear()
-                self._team_states[key] = state
-            self._state = state
+                self._team_states[id(self.config)] = shared
+            self._state = shared[1]
         return self._state
+
+    def _create_team_state(self) -> TeamState:
+        settings = MLTeams(parent=self)
+        try:
+            config = settings.load()
+        except ConfigError as exc:
+            self.log.critical("invalid MLTeams configuration:\n%s", exc)
+            raise
+        return TeamState.create(
+            config,
+            tracking=MLTeamsTracking(parent=self).settings(),
+            poll_seconds=settings.queue_poll_seconds,
+            log=self.log,
+        )
 
     @property
     def server_id(self) -> str:
@@ -173,15 +182,14 @@ class TeamKubeSpawner(KubeSpawner):
         if self._applied is options:
             return
         self._team_options = options
+        state = self.team_state
         for name, value in pod_settings(
-            self.team_state.config, options, user=self.user.name, server_name=self.name or ""
+            state.config, options, user=self.user.name, server_name=self.name or ""
         ).items():
             if name in MERGED_SETTINGS:
                 value = {**getattr(self, name), **value}
             setattr(self, name, value)
-        parts = notebook_pod_parts(
-            self.team_state.config, options, MLTeamsTracking(parent=self).settings()
-        )
+        parts = notebook_pod_parts(state.config, options, state.tracking)
         self.environment = {**self.environment, **literal(parts.environment)}
         self.volumes = merge_volumes(self.volumes, parts.volumes)
         self.volume_mounts = merge_volumes(self.volume_mounts, parts.volume_mounts)

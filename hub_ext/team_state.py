@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from .policy import Decision, Ledger, MLTeamsConfig, QueuedSpawn, SpawnQueue, expired_message
 from .reflector import reflector_for
+from .tracking_pod import TrackingSettings
 
 
 @dataclass
@@ -29,6 +30,7 @@ class TeamState:
     config: MLTeamsConfig
     ledger: Ledger
     queue: SpawnQueue = field(default_factory=SpawnQueue)
+    tracking: TrackingSettings = field(default_factory=TrackingSettings)
     poll_seconds: float = 2.0
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("mlteams"))
     waiters: dict[str, Waiter] = field(default_factory=dict)
@@ -44,11 +46,20 @@ class TeamState:
 
     @classmethod
     def create(
-        cls, config: MLTeamsConfig, *, poll_seconds: float = 2.0, log: logging.Logger | None = None
+        cls,
+        config: MLTeamsConfig,
+        *,
+        tracking: TrackingSettings | None = None,
+        poll_seconds: float = 2.0,
+        log: logging.Logger | None = None,
     ) -> TeamState:
         ledger = Ledger(namespace_teams=config.namespace_teams)
         return cls(
-            config, ledger, poll_seconds=poll_seconds, log=log or logging.getLogger("mlteams")
+            config,
+            ledger,
+            tracking=tracking or TrackingSettings(),
+            poll_seconds=poll_seconds,
+            log=log or logging.getLogger("mlteams"),
         )
 
     def wait_in_queue(self, decision: Decision) -> Waiter:

@@ -1,4 +1,5 @@
-"""The pure parts of TeamKubeSpawner: pod settings, the spawn form, form options, refusals."""
+"""The pure parts of TeamKubeSpawner: pod settings, the spawn form, form options, refusals,
+and the pod reflector's selector."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from tornado import web
 
 from hub_ext import spawn_errors
 from hub_ext.pod_settings import pod_settings
-from hub_ext.policy import profile_choices, validate_user_options
+from hub_ext.policy import TEAM_LABEL, Ledger, MirroredPods, profile_choices, validate_user_options
+from hub_ext.reflector import reflector_for
 from hub_ext.spawn_form import TeamSection, choice_to_options, render_form, render_no_team
 from tests.unit.policy_sample import ledger_with, sample_config
 
@@ -150,3 +152,12 @@ def test_literal_values_survive_kubespawners_template_expansion() -> None:
     escaped = literal(value)
     assert escaped["A"].format() == '{"team": "vision"}'
     assert escaped["B"]["valueFrom"]["secretKeyRef"]["name"].format() == "s{x}"
+
+
+async def test_pod_reflector_watches_only_team_pods_and_mirrors_them_into_the_ledger() -> None:
+    ledger = Ledger(namespace_teams=sample_config().namespace_teams)
+    reflector_class = reflector_for(ledger)
+    reflector = reflector_class(labels={"component": "singleuser-server"}, omit_namespace=True)
+    assert reflector.label_selector == f"component=singleuser-server,{TEAM_LABEL}"
+    reflector.resources = {}
+    assert isinstance(reflector.resources, MirroredPods)
