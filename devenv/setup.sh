@@ -2,8 +2,8 @@
 # Install everything the demo and the tests need on a fresh machine, from the package registries:
 # Debian packages (Chromium for the browser tests), the Python virtualenv with this bundle and its
 # test extras, configurable-http-proxy and the local OIDC provider (oidc-provider) from npm, and
-# the Kubernetes control plane built from Go modules (cached outside the repository). Each step is
-# skipped when it is already done.
+# the Kubernetes control plane and the MinIO object store built from Go modules (cached outside the
+# repository). Each step is skipped when it is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +18,7 @@ need() {
 need "$PYTHON" "Python 3.10 or newer"
 need node "Node.js 18 or newer, for configurable-http-proxy"
 need npm "npm, for configurable-http-proxy"
-need go "Go 1.25 or newer, to build the Kubernetes control plane"
+need go "Go 1.25 or newer, to build the Kubernetes control plane and the object store"
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { echo "error: Python 3.10+ needed" >&2; exit 1; }
 
 apt_missing=()
@@ -63,3 +63,6 @@ fi
 
 say "Kubernetes control plane binaries"
 "$VENV/bin/python" -m devenv.kube_build
+
+say "object store (MinIO) binary"
+"$VENV/bin/python" -m devenv.objectstore_build

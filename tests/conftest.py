@@ -22,6 +22,7 @@ from devenv.cluster import LocalCluster
 from devenv.demo import DEMO_TEAMS, ensure_namespace
 from devenv.hub import LocalHub
 from devenv.mlflow_server import MLflowServer
+from devenv.object_store import ObjectStore
 from devenv.oidc import DEMO_USERS, LocalOIDC, OIDCUser
 from devenv.procs import MARKER, ProcessGroup, free_port, processes_with_marker
 
@@ -103,6 +104,20 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MLflowSe
     try:
         server.start()
         yield server
+    finally:
+        procs.stop_all()
+
+
+@pytest.fixture(scope="session")
+def object_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObjectStore]:
+    """A real S3-compatible object store (MinIO) on a free loopback port; add teams with
+    ``add_team`` to get a bucket and a read-only key pair per team."""
+    state = tmp_path_factory.mktemp("objectstore")
+    procs = ProcessGroup(RIG_ID, state / "logs")
+    store = ObjectStore(state, procs)
+    try:
+        store.start()
+        yield store
     finally:
         procs.stop_all()
 
