@@ -6,6 +6,10 @@ when a supported ML library is. Then the tracking server is probed once with a s
 if it answers, MLflow autologging is switched on, otherwise the kernel shows one warning and
 keeps working untracked. Runs left open across cells are reported and can be ended with
 ``%mlteams_end_run``; re-running the cell that opened a run ends that run first.
+
+When the team has datasets, a second import watcher waits for pandas and fsspec; at their import
+it loads the catalog and wraps their readers, and reads of catalog datasets become dataset
+inputs of the kernel's runs (see ``lineage_runs``).
 """
 
 from __future__ import annotations
@@ -13,13 +17,17 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from traitlets import Bool, Float, List, Unicode
+from traitlets import Bool, Float, Int, List, Unicode
 from traitlets.config import Configurable
 
 from . import env_contract as env
 from .import_watch import ImportWatcher
+
+if TYPE_CHECKING:
+    from .lineage_runs import LineageRecorder
+    from .read_hooks import ReadHooks
 
 SUPPORTED_LIBRARIES = (
     "sklearn",
@@ -32,6 +40,9 @@ SUPPORTED_LIBRARIES = (
     "keras",
     "transformers",
 )
+
+DATASET_READER_MODULES = ("pandas", "fsspec")
+"""Top-level modules whose readers report dataset reads (see ``read_hooks.READERS``)."""
 
 
 def tracking_configured(environ: Mapping[str, str]) -> bool:
@@ -64,6 +75,18 @@ class KernelTracking(Configurable):
     log_datasets = Bool(
         True, config=True, help="Let autologging record training data as run dataset inputs."
     )
+    record_dataset_reads = Bool(
+        True,
+        config=True,
+        help="""Record reads of the team's catalog datasets (pandas readers, fsspec.open) as
+        dataset inputs of the runs open at the read or created after it in the kernel.""",
+    )
+    dataset_hash_max_bytes = Int(
+        128 * 1024 * 1024,
+        config=True,
+        help="""Local dataset files up to this size get a sha256 of their content as digest;
+        larger ones a fingerprint of size and modification time.""",
+    )
     system_metrics_on_gpu = Bool(
         True,
         config=True,
@@ -80,6 +103,9 @@ class KernelTracking(Configurable):
         self._opened_by_cell: dict[str, str | None] = {}
         self._reported: set[str] = set()
         self._run_before: str | None = None
+        self.lineage: LineageRecorder | None = None
+        self.read_hooks: ReadHooks | None = None
+        self.read_watcher: ImportWatcher | None = None
 
     # -- activation ---------------------------------------------------------------------------
 
@@ -89,6 +115,7 @@ class KernelTracking(Configurable):
             (env.HTTP_MAX_RETRIES, env.DEFAULT_HTTP_MAX_RETRIES),
         ):
             os.environ.setdefault(name, default)
+        self._install_lineage()
         self.watcher.install()
         if self.watcher.already_imported():
             self.on_library_imported(self.watcher.already_imported()[0])
@@ -96,6 +123,63 @@ class KernelTracking(Configurable):
             self.shell.events.register("pre_run_cell", self.pre_run_cell)
             self.shell.events.register("post_run_cell", self.post_run_cell)
             self.shell.register_magic_function(self.end_run_magic, "line", "mlteams_end_run")
+
+    def _install_lineage(self) -> None:
+        """Watch for pandas and fsspec when the team has datasets (nothing else at start)."""
+        catalog = self.environ.get(env.DATASETS, "").strip()
+        if not self.record_dataset_reads or catalog in ("", "[]"):
+            return
+        self.read_watcher = ImportWatcher(DATASET_READER_MODULES, self._on_reader_imported)
+        self.read_watcher.install()
+        for name in self.read_watcher.already_imported():
+            self._on_reader_imported(name)
+
+    def _on_reader_imported(self, name: str) -> None:
+        hooks = self.read_hooks or self._start_lineage()
+        if hooks is not None:
+            hooks.on_import(name)
+
+    def _start_lineage(self) -> ReadHooks | None:
+        """Load the catalog and the lineage parts, at the first import of a reader module."""
+        from .datasets_catalog import CatalogError, catalog_from_env
+        from .lineage_runs import LineageRecorder
+        from .read_hooks import ReadHooks
+
+        try:
+            catalog = catalog_from_env(self.environ)
+        except CatalogError:
+            catalog = []
+        if not catalog:
+            if self.read_watcher is not None:
+                self.read_watcher.uninstall()
+            return None
+        self.lineage = LineageRecorder(
+            catalog,
+            state=lambda: self.state,
+            active_run_id=self._active_run_id,
+            warn=lambda message: hooks.warn(message),
+            home=self.environ.get("HOME") or os.path.expanduser("~"),
+            hash_max_bytes=self.dataset_hash_max_bytes,
+        )
+        self.read_hooks = hooks = ReadHooks(self.lineage.report)
+        if self.state == "active":
+            self._activate_lineage()
+        return hooks
+
+    def _activate_lineage(self) -> None:
+        if self.lineage is not None and self.read_hooks is not None:
+            try:
+                self.lineage.activate()
+            except Exception as exc:
+                self.read_hooks.warn(f"dataset lineage is not recorded in this kernel ({exc!r})")
+
+    def uninstall_lineage(self) -> None:
+        if self.read_watcher is not None:
+            self.read_watcher.uninstall()
+        if self.read_hooks is not None:
+            self.read_hooks.unpatch()
+        if self.lineage is not None:
+            self.lineage.deactivate()
 
     def on_library_imported(self, name: str) -> None:
         if self.state != "waiting":
@@ -120,6 +204,7 @@ class KernelTracking(Configurable):
             self.warn(f"MLflow autologging could not start ({exc}); this kernel runs untracked.")
             return
         self.state = "active"
+        self._activate_lineage()
 
     def _autolog(self) -> None:
         import mlflow
@@ -216,4 +301,5 @@ def unload_ipython_extension(ipython: Any) -> None:
     global _tracker
     if _tracker is not None:
         _tracker.watcher.uninstall()
+        _tracker.uninstall_lineage()
         _tracker = None
