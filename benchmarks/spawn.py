@@ -26,8 +26,8 @@ import yaml
 from kubernetes_asyncio import client, watch
 
 from devenv.cluster import LocalCluster
-from devenv.demo import ensure_namespace
 from devenv.hub import LocalHub
+from devenv.kubeapi import ensure_namespace
 from hub_ext.policy import Ledger, MirroredPods, SpawnRequest, decide, load_config
 from tests.kube_helpers import api_client
 

@@ -20,7 +20,7 @@ from .cluster import LocalCluster
 from .controlplane import StartError
 from .hub import LocalHub
 from .kube_build import BuildError
-from .kubeapi import ApiError, KubeAPI
+from .kubeapi import ApiError, ensure_namespace
 from .oidc import DEMO_PASSWORD, DEMO_USERS, LocalOIDC
 from .paths import REPO_ROOT, local_dir
 from .procs import free_port
@@ -43,18 +43,6 @@ def sso_logins() -> str:
         f"    {user.name:<6} groups {', '.join(user.groups):<22} {user.description}"
         for user in DEMO_USERS
     )
-
-
-def ensure_namespace(api: KubeAPI, name: str) -> None:
-    try:
-        api.request(
-            "POST",
-            "/api/v1/namespaces",
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
-        )
-    except ApiError as exc:
-        if exc.status != 409:
-            raise
 
 
 def _port_free(port: int) -> bool:

@@ -64,6 +64,10 @@ if env.get("MLTEAMS_TEAMS_FILE"):
     from hub_ext.startup import at_hub_start
 
     at_hub_start(c)
+if env.get("MLTEAMS_TRACKING_URI"):
+    # what an admin writes under hub.config.MLTeamsTracking: the MLflow server and the store
+    c.MLTeamsTracking.tracking_uri = env["MLTEAMS_TRACKING_URI"]
+    c.MLTeamsTracking.object_store_endpoint = env.get("MLTEAMS_OBJECT_STORE_URL", "")
 if env.get("MLTEAMS_HUB_GROUPS"):
     c.JupyterHub.load_groups = json.loads(env["MLTEAMS_HUB_GROUPS"])
 c.KubeSpawner.namespace = env["MLTEAMS_HUB_NAMESPACE"]

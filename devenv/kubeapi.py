@@ -62,6 +62,20 @@ class KubeAPI:
         return self.request("GET", path)
 
 
+def create_if_missing(api: KubeAPI, path: str, body: dict[str, Any]) -> None:
+    """POST ``body`` to ``path``; an object that already exists is left as it is."""
+    try:
+        api.request("POST", path, body)
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+
+
+def ensure_namespace(api: KubeAPI, name: str) -> None:
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+    create_if_missing(api, "/api/v1/namespaces", namespace)
+
+
 def node_ready(node: dict[str, Any]) -> bool:
     for cond in node.get("status", {}).get("conditions", []):
         if cond.get("type") == "Ready":

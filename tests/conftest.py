@@ -19,12 +19,14 @@ from pathlib import Path
 import pytest
 
 from devenv.cluster import LocalCluster
-from devenv.demo import DEMO_TEAMS, ensure_namespace
+from devenv.demo import DEMO_TEAMS
 from devenv.hub import LocalHub
+from devenv.kubeapi import ensure_namespace
 from devenv.mlflow_server import MLflowServer
 from devenv.object_store import ObjectStore
 from devenv.oidc import DEMO_USERS, LocalOIDC, OIDCUser
 from devenv.procs import MARKER, ProcessGroup, free_port, processes_with_marker
+from tests.integration.team_data import TeamData, prepare_team_data
 
 RIG_ID = f"pytest-{uuid.uuid4().hex[:12]}"
 os.environ[MARKER] = RIG_ID
@@ -73,8 +75,22 @@ TEAM_USERS["vision-engineers"].append("both-carol")
 
 
 @pytest.fixture(scope="session")
-def team_hub(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHub]:
-    """JupyterHub with TeamKubeSpawner and the teams of ``integration/team_config.yaml``."""
+def team_data(
+    cluster: LocalCluster, object_store: ObjectStore, tmp_path_factory: pytest.TempPathFactory
+) -> TeamData:
+    """Buckets, read-only keys (as Secrets in the team namespaces) and a shared volume."""
+    return prepare_team_data(cluster.api, object_store, tmp_path_factory.mktemp("team-data"))
+
+
+@pytest.fixture(scope="session")
+def team_hub(
+    cluster: LocalCluster,
+    team_data: TeamData,
+    mlflow_server: MLflowServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[LocalHub]:
+    """JupyterHub with TeamKubeSpawner and the teams of ``integration/team_config.yaml``,
+    tracking to the MLflow server and reading datasets from the object store."""
     assert cluster.control_plane is not None
     groups = {name: {"users": users} for name, users in TEAM_USERS.items()}
     local_hub = LocalHub(
@@ -86,6 +102,8 @@ def team_hub(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) ->
             "MLTEAMS_TEAMS_FILE": str(TEAM_CONFIG),
             "MLTEAMS_HUB_GROUPS": json.dumps(groups),
             "MLTEAMS_HUB_CLEANUP_SERVERS": "0",
+            "MLTEAMS_TRACKING_URI": mlflow_server.url,
+            "MLTEAMS_OBJECT_STORE_URL": team_data.store.endpoint_url,
         },
     )
     try:

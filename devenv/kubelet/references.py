@@ -25,6 +25,8 @@ class Lookups:
     secrets: dict[str, dict[str, bytes] | None] = field(default_factory=dict)
     config_maps: dict[str, dict[str, bytes] | None] = field(default_factory=dict)
     tokens: dict[TokenRequest, str] = field(default_factory=dict)
+    # claim name -> host folder of the hostPath PersistentVolume bound to it
+    claim_paths: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -32,6 +34,7 @@ class References:
     secrets: set[str] = field(default_factory=set)
     config_maps: set[str] = field(default_factory=set)
     tokens: set[TokenRequest] = field(default_factory=set)
+    claims: set[str] = field(default_factory=set)
 
 
 def _all_containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
@@ -65,6 +68,8 @@ def pod_references(pod: dict[str, Any]) -> References:
             refs.secrets.add(volume["secret"]["secretName"])
         if "configMap" in volume:
             refs.config_maps.add(volume["configMap"]["name"])
+        if "persistentVolumeClaim" in volume:
+            refs.claims.add(volume["persistentVolumeClaim"]["claimName"])
         for source in (volume.get("projected") or {}).get("sources") or []:
             if "secret" in source:
                 refs.secrets.add(source["secret"]["name"])

@@ -54,6 +54,16 @@ async def _token(kube: Kube, pod: dict[str, Any], request: TokenRequest) -> str 
     return response.get("status", {}).get("token")
 
 
+async def _bound_host_path(kube: Kube, namespace: str, claim: str) -> str | None:
+    """The folder of the hostPath volume bound to ``claim``, if it is bound to one."""
+    found = await kube.get_or_none(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{claim}")
+    volume_name = (found or {}).get("spec", {}).get("volumeName")
+    if not volume_name:
+        return None
+    volume = await kube.get_or_none(f"/api/v1/persistentvolumes/{volume_name}")
+    return (volume or {}).get("spec", {}).get("hostPath", {}).get("path") or None
+
+
 async def fetch_lookups(kube: Kube, pod: dict[str, Any]) -> Lookups:
     """Everything the pod refers to; a missing object is ``None``, other API errors raise."""
     namespace = pod["metadata"]["namespace"]
@@ -65,6 +75,10 @@ async def fetch_lookups(kube: Kube, pod: dict[str, Any]) -> Lookups:
     for name in sorted(refs.config_maps):
         found = await kube.get_or_none(f"/api/v1/namespaces/{namespace}/configmaps/{name}")
         lookups.config_maps[name] = config_map_data(found) if found is not None else None
+    for name in sorted(refs.claims):
+        path = await _bound_host_path(kube, namespace, name)
+        if path:
+            lookups.claim_paths[name] = path
     for request in refs.tokens:
         token = await _token(kube, pod, request)
         if token is not None:

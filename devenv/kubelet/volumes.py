@@ -155,12 +155,10 @@ def plan_volume(
         return VolumeSource(name, own_dir)
     if "persistentVolumeClaim" in volume:
         claim = volume["persistentVolumeClaim"]
+        bound = lookups.claim_paths.get(claim["claimName"])
         namespace = pod["metadata"]["namespace"]
-        return VolumeSource(
-            name,
-            ctx.pvc_root / namespace / claim["claimName"],
-            read_only=bool(claim.get("readOnly")),
-        )
+        path = Path(bound) if bound else ctx.pvc_root / namespace / claim["claimName"]
+        return VolumeSource(name, path, read_only=bool(claim.get("readOnly")))
     if "hostPath" in volume:
         host = volume["hostPath"]
         return VolumeSource(name, Path(host["path"]), create=False, host_type=host.get("type", ""))

@@ -46,6 +46,7 @@ LOOKUPS = Lookups(
         "absent": None,
     },
     tokens={TOKEN: "jwt-token"},
+    claim_paths={"static": "/exports/shared"},
 )
 
 
@@ -65,6 +66,12 @@ def plan(volume: dict[str, Any], lookups: Lookups = LOOKUPS) -> VolumeSource:
         (
             {"name": "data", "persistentVolumeClaim": {"claimName": "shared", "readOnly": True}},
             "/state/pvc/ns1/shared",
+            True,
+        ),
+        (
+            # a claim bound to a statically provisioned hostPath volume mounts that folder
+            {"name": "ds", "persistentVolumeClaim": {"claimName": "static", "readOnly": True}},
+            "/exports/shared",
             True,
         ),
         ({"name": "host", "hostPath": {"path": "/srv/data"}}, "/srv/data", False),
@@ -215,12 +222,14 @@ def test_references_cover_env_env_from_and_volumes() -> None:
             "volumes": [
                 {"name": "v1", "secret": {"secretName": "s-vol"}},
                 {"name": "v2", "configMap": {"name": "c-vol"}},
+                {"name": "v3", "persistentVolumeClaim": {"claimName": "data"}},
             ],
         },
     }
     refs = pod_references(pod)
     assert refs.secrets == {"s-init", "s-env", "s-vol"}
     assert refs.config_maps == {"c-env", "c-from", "c-vol"}
+    assert refs.claims == {"data"}
 
 
 def test_materialise_writes_files_and_dirs(tmp_path: Path) -> None:
