@@ -131,39 +131,91 @@ def storage_options_code(entry: CatalogEntry, indent: str) -> list[str]:
     return lines
 
 
-def snippet(entry: CatalogEntry) -> str:
-    """Python code that reads the dataset: from its mount when mounted, else the object store."""
-    reader = READERS.get((entry.format or "").lower())
-    local = entry.mount_path is not None
-    if local:
-        target = entry.mount_path
-        if reader:
-            return f"import pandas as pd\n\ndf = pd.{reader}({target!r})\n"
-        return f"from pathlib import Path\n\nfiles = sorted(Path({target!r}).rglob('*'))\n"
-    if not _is_object_store(entry.uri):
-        if reader:
-            return f"import pandas as pd\n\ndf = pd.{reader}({entry.uri!r})\n"
-        return f"import fsspec\n\nfs, path = fsspec.core.url_to_fs({entry.uri!r})\n"
-    options = storage_options_code(entry, "")
-    head = ["import os", ""]
+FOLDER_FORMATS = frozenset({"parquet"})
+READER_OPTIONS = {"jsonl": "lines=True"}
+
+
+@dataclass(frozen=True)
+class _Reader:
+    """How pandas reads one format: ``pd.<function>(<target>, <options>)``."""
+
+    function: str
+    options: str = ""
+    reads_folders: bool = False
+
+    def call(self, target: str, *extra: str) -> str:
+        args = ", ".join(a for a in (target, self.options, *extra) if a)
+        return f"pd.{self.function}({args})"
+
+
+def _reader(entry: CatalogEntry) -> _Reader | None:
+    fmt = (entry.format or "").lower()
+    if fmt not in READERS:
+        return None
+    return _Reader(READERS[fmt], READER_OPTIONS.get(fmt, ""), fmt in FOLDER_FORMATS)
+
+
+def _is_folder(uri: str) -> bool:
+    return uri.endswith("/")
+
+
+def _mounted_snippet(entry: CatalogEntry, reader: _Reader | None) -> str:
+    target = repr(entry.mount_path)
+    if reader and reader.reads_folders:
+        return f"import pandas as pd\n\ndf = {reader.call(target)}\n"
+    lines = [
+        "from pathlib import Path",
+        "",
+        *(["import pandas as pd", ""] if reader else []),
+        f"files = sorted(p for p in Path({target}).rglob('*') if p.is_file())",
+    ]
     if reader:
-        body = [
-            "import pandas as pd",
-            "",
-            "storage_options = " + options[0],
-            *options[1:],
-            f"df = pd.{reader}({entry.uri!r}, storage_options=storage_options)",
+        lines.append(f"df = pd.concat([{reader.call('f')} for f in files], ignore_index=True)")
+    return "\n".join(lines) + "\n"
+
+
+def _object_store_snippet(entry: CatalogEntry, reader: _Reader | None) -> str:
+    options = storage_options_code(entry, "")
+    lines = ["import os", "", "import fsspec", *(["import pandas as pd"] if reader else []), ""]
+    lines += ["storage_options = " + options[0], *options[1:]]
+    uri = entry.uri
+    with_options = "storage_options=storage_options"
+    if reader and (reader.reads_folders or not _is_folder(uri)):
+        lines.remove("import fsspec")
+        lines.append(f"df = {reader.call(repr(uri), with_options)}")
+        return "\n".join(lines) + "\n"
+    lines.append(f"fs, path = fsspec.core.url_to_fs({uri!r}, **storage_options)")
+    if reader:
+        scheme = uri.split("://", 1)[0]
+        lines += [
+            f"files = [f'{scheme}://{{key}}' for key in fs.find(path)]",
+            "df = pd.concat(",
+            f"    [{reader.call('f', with_options)} for f in files],",
+            "    ignore_index=True,",
+            ")",
         ]
     else:
-        body = [
-            "import fsspec",
-            "",
-            "storage_options = " + options[0],
-            *options[1:],
-            f"fs, path = fsspec.core.url_to_fs({entry.uri!r}, **storage_options)",
-            "files = fs.ls(path)",
-        ]
-    return "\n".join(head + body) + "\n"
+        lines.append("files = fs.find(path)")
+    return "\n".join(lines) + "\n"
+
+
+def snippet(entry: CatalogEntry) -> str:
+    """Python code that reads the dataset: from its mount when mounted, else from its URI.
+
+    A mount is a folder, as is a URI ending in ``/``: formats that pandas reads only file by
+    file (CSV, JSON, ...) are read file by file and concatenated; parquet reads a folder whole.
+    Object-store keys come from the environment variables named in the catalog, never as values.
+    """
+    reader = _reader(entry)
+    if entry.mount_path is not None:
+        return _mounted_snippet(entry, reader)
+    if _is_object_store(entry.uri):
+        return _object_store_snippet(entry, reader)
+    if reader and (reader.reads_folders or not _is_folder(entry.uri)):
+        return f"import pandas as pd\n\ndf = {reader.call(repr(entry.uri))}\n"
+    return (
+        f"import fsspec\n\nfs, path = fsspec.core.url_to_fs({entry.uri!r})\nfiles = fs.find(path)\n"
+    )
 
 
 def catalog_from_env(environ: Mapping[str, str]) -> list[CatalogEntry]:

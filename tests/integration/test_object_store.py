@@ -14,6 +14,7 @@ import s3fs
 from minio.error import S3Error
 
 from devenv.object_store import ObjectStore, S3Credentials, team_bucket
+from server_ext.datasets_catalog import CatalogEntry, Credentials, snippet
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -25,13 +26,15 @@ def teams(object_store: ObjectStore) -> ObjectStore:
     object_store.add_teams(["vision", "nlp"])
     object_store.upload(team_bucket("vision"), "labels/train.csv", CSV)
     object_store.upload(team_bucket("nlp"), "corpus/notes.txt", "private to nlp\n")
+    object_store.upload(team_bucket("vision"), "shards/part-0.csv", "x,y\n1,2\n")
+    object_store.upload(team_bucket("vision"), "shards/more/part-1.csv", "x,y\n3,4\n5,6\n")
     return object_store
 
 
 def test_team_key_lists_and_reads_its_own_bucket(teams: ObjectStore) -> None:
     client = teams.client(teams.team_credentials("vision"))
-    names = [o.object_name for o in client.list_objects("team-vision", recursive=True)]
-    assert names == ["labels/train.csv"]
+    listing = client.list_objects("team-vision", prefix="labels/", recursive=True)
+    assert [o.object_name for o in listing] == ["labels/train.csv"]
     response = client.get_object("team-vision", "labels/train.csv")
     try:
         assert response.read().decode() == CSV
@@ -45,6 +48,29 @@ def test_pandas_reads_a_team_csv_through_s3fs(teams: ObjectStore) -> None:
         "s3://team-vision/labels/train.csv", storage_options=teams.storage_options("vision")
     )
     assert frame.to_dict("list") == {"image": ["cat.png", "dog.png"], "label": ["cat", "dog"]}
+
+
+@pytest.mark.parametrize(
+    ("uri", "rows"), [("s3://team-vision/shards/", 3), ("s3://team-vision/labels/train.csv", 2)]
+)
+def test_dataset_snippet_reads_a_prefix_or_an_object_with_the_keys_from_the_environment(
+    teams: ObjectStore, monkeypatch: pytest.MonkeyPatch, uri: str, rows: int
+) -> None:
+    creds = teams.team_credentials("vision")
+    monkeypatch.setenv("TEAM_KEY_ID", creds.access_key)
+    monkeypatch.setenv("TEAM_SECRET_KEY", creds.secret_key)
+    entry = CatalogEntry(
+        name="shards",
+        uri=uri,
+        format="csv",
+        endpoint_url=teams.endpoint_url,
+        credentials=Credentials("TEAM_KEY_ID", "TEAM_SECRET_KEY"),
+    )
+    code = snippet(entry)
+    assert creds.secret_key not in code
+    scope: dict = {}
+    exec(code, scope)
+    assert len(scope["df"]) == rows
 
 
 def test_store_refuses_another_teams_bucket(teams: ObjectStore) -> None:

@@ -131,7 +131,8 @@ def test_datasets_list_with_mount_status_and_no_secret(fetch: Any) -> None:
 def test_dataset_snippet_and_unknown_dataset(fetch: Any) -> None:
     response = fetch("mlteams", "datasets", "coco")
     data = json.loads(response.body)
-    assert "pd.read_csv('/nonexistent/datasets/coco')" in data["snippet"]
+    assert "Path('/nonexistent/datasets/coco')" in data["snippet"]
+    assert "pd.read_csv(f) for f in files" in data["snippet"]
     assert SECRET_VALUE not in response.body.decode()
     for name in ("nlp-corpus", "..%2Fetc"):
         with pytest.raises(HTTPClientError) as info:

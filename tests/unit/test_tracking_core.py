@@ -296,7 +296,7 @@ def test_snippets_read_credentials_from_env_and_contain_no_values() -> None:
     raw = snippet(entries[1])
     assert "fsspec.core.url_to_fs('s3://lake/raw/'" in raw
     compile(raw, "<snippet>", "exec")
-    assert snippet(entries[2]) == "import pandas as pd\n\ndf = pd.read_csv('/d/c')\n"
+    assert "pd.read_csv(f) for f in files" in snippet(entries[2])
     assert SECRET_VALUE not in code + raw
 
 
@@ -309,3 +309,37 @@ def test_mount_status_and_api_view() -> None:
     assert mount_status(remote, lambda p: True) == NOT_MOUNTED
     view = describe(mounted, MOUNTED)
     assert view["read_only"] is True and view["mount_status"] == "mounted"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "layout", "rows"),
+    [
+        ("csv", {"a.csv": "x,y\n1,2\n", "sub/b.csv": "x,y\n3,4\n5,6\n"}, 3),
+        ("jsonl", {"part-0.jsonl": '{"x": 1}\n{"x": 2}\n'}, 2),
+        ("parquet", None, 4),
+        (None, {"a.bin": "", "b/c.bin": ""}, None),
+    ],
+)
+def test_snippet_for_a_mounted_folder_runs_and_reads_every_file(
+    tmp_path: Path, fmt: str | None, layout: dict[str, str] | None, rows: int | None
+) -> None:
+    mount = tmp_path / "datasets" / "ds"
+    mount.mkdir(parents=True)
+    if layout is None:
+        import pandas as pd
+
+        pd.DataFrame({"x": range(4)}).to_parquet(mount / "part-0.parquet")
+    for name, text in (layout or {}).items():
+        (mount / name).parent.mkdir(parents=True, exist_ok=True)
+        (mount / name).write_text(text)
+    [entry] = parse_catalog(
+        json.dumps(
+            [{"name": "ds", "uri": "s3://lake/ds/", "format": fmt, "mount_path": str(mount)}]
+        )
+    )
+    scope: dict[str, Any] = {}
+    exec(snippet(entry), scope)
+    if rows is None:
+        assert [p.name for p in scope["files"]] == ["a.bin", "c.bin"]
+    else:
+        assert len(scope["df"]) == rows
