@@ -83,3 +83,8 @@ c.KubeSpawner.environment = {"HOME": "/home/jovyan"}
 # The process kubelet runs every container as root on the host (the project's interpreter may live
 # in root's home), so the single-user server is told that root is expected here.
 c.KubeSpawner.args = ["--allow-root"]
+if env.get("MLTEAMS_HUB_SERVER_CMD"):
+    # a stand-in for the single-user server (the spawn benchmark serves files with Python's
+    # http.server: the hub's readiness check accepts any HTTP answer)
+    c.KubeSpawner.cmd = json.loads(env["MLTEAMS_HUB_SERVER_CMD"])
+    c.KubeSpawner.args = []
