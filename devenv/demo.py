@@ -1,9 +1,11 @@
 """``make demo``: the whole platform in the foreground; Ctrl-C stops all of it.
 
-Starts the control plane, the process kubelet (with one CPU node and two 4-GPU nodes), the local
-OpenID Connect provider with the demo users and their groups, and JupyterHub with
-TeamOAuthenticator, TeamKubeSpawner and the teams of ``devenv/demo_teams.yaml``, then prints the
-URL and the demo logins. ``--auth dummy`` uses the hub's own login form and hub groups instead.
+Starts the control plane, the process kubelet (with one CPU node and two 4-GPU nodes), an MLflow
+tracking server, the object store with each team's bucket, sample data and read-only keys (kept
+in Secrets of the team namespaces), the local OpenID Connect provider with the demo users and
+their groups, and JupyterHub with TeamOAuthenticator, TeamKubeSpawner and the teams of
+``devenv/demo_teams.yaml``, then prints the URLs and the demo logins. ``--auth dummy`` uses the
+hub's own login form and hub groups instead.
 """
 
 from __future__ import annotations
@@ -15,15 +17,21 @@ import signal
 import socket
 import sys
 import threading
+from pathlib import Path
+
+import yaml
 
 from .cluster import LocalCluster
 from .controlplane import StartError
 from .hub import LocalHub
 from .kube_build import BuildError
-from .kubeapi import ApiError, ensure_namespace
+from .kubeapi import ApiError, KubeAPI, ensure_namespace
+from .mlflow_server import MLflowServer
+from .object_store import ObjectStore, team_bucket
 from .oidc import DEMO_PASSWORD, DEMO_USERS, LocalOIDC
 from .paths import REPO_ROOT, local_dir
-from .procs import free_port
+from .procs import ProcessGroup, free_port
+from .team_data import publish_team_keys
 
 DEMO_TEAMS = REPO_ROOT / "devenv" / "demo_teams.yaml"
 DEMO_GROUPS = {
@@ -43,6 +51,52 @@ def sso_logins() -> str:
         f"    {user.name:<6} groups {', '.join(user.groups):<22} {user.description}"
         for user in DEMO_USERS
     )
+
+
+def demo_team_secrets(teams_file: Path = DEMO_TEAMS) -> dict[str, tuple[str, str]]:
+    """team -> (namespace, Secret name) for each team with an object-store dataset."""
+    raw = yaml.safe_load(teams_file.read_text())
+    out = {}
+    for name, team in raw["teams"].items():
+        secrets = [
+            raw["datasets"][d]["credentials_secret"]
+            for d in team.get("datasets", [])
+            if raw["datasets"][d].get("credentials_secret")
+        ]
+        if secrets:
+            out[name] = (team.get("namespace", f"team-{name}"), secrets[0])
+    return out
+
+
+def seed_demo_data(api: KubeAPI, store: ObjectStore) -> None:
+    """Buckets, read-only keys as Secrets, and the sample datasets of ``demo_teams.yaml``."""
+    from sklearn.datasets import load_iris
+
+    publish_team_keys(api, store, demo_team_secrets())
+    iris = load_iris(as_frame=True)
+    frame = iris.frame.rename(columns={"target": "species"})
+    frame["species"] = frame["species"].map(dict(enumerate(iris.target_names)))
+    store.upload(team_bucket("vision"), "iris/iris.csv", frame.to_csv(index=False))
+    reviews = [
+        ("Fast to set up and the GPU notebook started at once", 1),
+        ("The training run crashed twice before the deadline", 0),
+        ("Experiment tracking saved us hours of bookkeeping", 1),
+        ("Could not find last week's model anywhere", 0),
+    ]
+    lines = "".join(
+        json.dumps({"text": text, "label": label}) + "\n" for text, label in reviews
+    )
+    store.upload(team_bucket("nlp"), "reviews/part-0.jsonl", lines)
+
+
+def start_data_plane(state: Path, procs: ProcessGroup, api: KubeAPI) -> dict[str, str]:
+    """MLflow and the object store with the demo data; the hub environment that points at them."""
+    mlflow = MLflowServer(state / "mlflow", procs)
+    mlflow.start()
+    store = ObjectStore(state / "objectstore", procs)
+    store.start()
+    seed_demo_data(api, store)
+    return {"MLTEAMS_TRACKING_URI": mlflow.url, "MLTEAMS_OBJECT_STORE_URL": store.endpoint_url}
 
 
 def _port_free(port: int) -> bool:
@@ -86,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         ensure_namespace(cluster.api, "jupyterhub")
         port = args.port if _port_free(args.port) else free_port()
         env = {"MLTEAMS_HUB_SPAWNER": "mlteams", "MLTEAMS_TEAMS_FILE": str(DEMO_TEAMS)}
+        env.update(start_data_plane(state, cluster.control_plane.procs, cluster.api))
         if args.auth == "oidc":
             oidc = LocalOIDC(
                 state / "oidc",
@@ -114,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
   JupyterHub is running: {hub.url}
 {logins}
   Servers run as pods on the local cluster: KUBECONFIG={cluster.kubeconfig}
+  Notebooks are tracked in MLflow: {env["MLTEAMS_TRACKING_URI"]}
+  Team datasets live in the object store: {env["MLTEAMS_OBJECT_STORE_URL"]}
   Logs: {cluster.control_plane.procs.log_dir}
   Press Ctrl-C to stop everything.
 """,

@@ -19,13 +19,14 @@ from pathlib import Path
 import pytest
 
 from devenv.cluster import LocalCluster
-from devenv.demo import DEMO_TEAMS
+from devenv.demo import DEMO_TEAMS, demo_team_secrets
 from devenv.hub import LocalHub
 from devenv.kubeapi import ensure_namespace
 from devenv.mlflow_server import MLflowServer
 from devenv.object_store import ObjectStore
 from devenv.oidc import DEMO_USERS, LocalOIDC, OIDCUser
 from devenv.procs import MARKER, ProcessGroup, free_port, processes_with_marker
+from devenv.team_data import publish_team_keys
 from tests.integration.team_data import TeamData, prepare_team_data
 
 RIG_ID = f"pytest-{uuid.uuid4().hex[:12]}"
@@ -161,9 +162,13 @@ class OIDCHub:
 
 
 @pytest.fixture(scope="session")
-def oidc_hub(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OIDCHub]:
+def oidc_hub(
+    cluster: LocalCluster, object_store: ObjectStore, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OIDCHub]:
     """TeamKubeSpawner with the demo's teams, logging in through the local OIDC provider."""
     assert cluster.control_plane is not None
+    # the Secrets the demo catalog names, so that the demo teams' servers can start
+    publish_team_keys(cluster.api, object_store, demo_team_secrets())
     state = tmp_path_factory.mktemp("oidc-hub")
     port = free_port()
     oidc = LocalOIDC(

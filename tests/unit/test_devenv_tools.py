@@ -85,3 +85,23 @@ def test_marker_finds_a_running_child_and_not_a_stopped_one(tmp_path: Path) -> N
         group.stop_all()
     assert not child.alive()
     assert processes_with_marker("unit-marker-test") == []
+
+
+def test_demo_catalog_is_valid_and_each_team_gets_its_datasets_secret() -> None:
+    import yaml
+
+    from devenv.demo import DEMO_TEAMS, demo_team_secrets
+    from hub_ext.policy import load_config
+
+    config = load_config(yaml.safe_load(DEMO_TEAMS.read_text()))
+    assert demo_team_secrets() == {
+        "vision": ("team-vision", "vision-datasets"),
+        "nlp": ("team-nlp", "nlp-datasets"),
+    }
+    for team, (namespace, secret) in demo_team_secrets().items():
+        assert config.teams[team].namespace == namespace
+        uris = [config.datasets[d].uri for d in config.teams[team].datasets]
+        assert uris and all(uri.startswith(f"s3://team-{team}/") for uri in uris)
+        assert {config.datasets[d].credentials_secret for d in config.teams[team].datasets} == {
+            secret
+        }
