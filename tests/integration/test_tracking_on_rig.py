@@ -18,7 +18,7 @@ from tornado.httpclient import HTTPClientError
 from devenv.hub import LocalHub
 from devenv.mlflow_server import MLflowServer
 from server_ext.naming import experiment_name
-from tests.integration.remote_kernel import RemoteNotebook
+from tests.integration.remote_kernel import CellResult, RemoteNotebook
 from tests.integration.team_data import REVIEWS_CSV, SHARED_README, TeamData
 from tests.integration.team_hub_helpers import call, wait_server_sync
 
@@ -26,6 +26,20 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 USER = "v-dora"
 NOTEBOOK = "proj/train.ipynb"
+GPU_PRODUCT = "NVIDIA-H100-80GB-HBM3-FAKE"  # the fake GPU nodes' nvidia.com/gpu.product label
+# run once in a notebook of its own: the project folder becomes a git repository
+GIT_INIT = """\
+import subprocess
+
+run = dict(cwd="proj", check=True, capture_output=True, text=True)
+subprocess.run(["git", "init", "-q"], **run)
+subprocess.run(["git", "add", "-A"], **run)
+subprocess.run(
+    ["git", "-c", "user.name=Dora", "-c", "user.email=dora@example.com", "commit", "-qm", "start"],
+    **run,
+)
+print("commit", subprocess.run(["git", "rev-parse", "HEAD"], **run).stdout.strip())
+"""
 TRAIN = """\
 from sklearn.linear_model import LogisticRegression
 
@@ -65,9 +79,9 @@ except OSError as exc:
 
 @pytest.fixture(scope="module")
 def vision_server(team_hub: LocalHub) -> Iterator[str]:
-    """A CPU server of team vision, shared by this module's tests."""
+    """A one-GPU server of team vision, shared by this module's tests."""
     status, body = team_hub.call(
-        "POST", f"/users/{USER}/server", {"team": "vision", "profile": "cpu"}
+        "POST", f"/users/{USER}/server", {"team": "vision", "profile": "gpu1"}
     )
     assert status in (201, 202), body
     try:
@@ -76,6 +90,17 @@ def vision_server(team_hub: LocalHub) -> Iterator[str]:
     finally:
         team_hub.call("DELETE", f"/users/{USER}/server")
         wait_server_sync(team_hub, USER, ready=False)
+
+
+async def run_notebook(notebook: RemoteNotebook, *cells: str) -> list[CellResult]:
+    """Save ``cells`` (when given) and run the notebook in a new kernel, closed afterwards."""
+    if cells:
+        await notebook.save(*cells)
+    await notebook.open_session()
+    try:
+        return await notebook.run()
+    finally:
+        await notebook.close_session()
 
 
 async def server_api(hub: LocalHub, user: str, path: str) -> tuple[int, str]:
@@ -106,11 +131,9 @@ async def test_notebook_in_a_spawned_server_is_tracked_with_its_dataset_input(
     await notebook.save(read_iris, TRAIN, SHARED)
     text = json.dumps(await notebook.request("GET", f"/api/contents/{NOTEBOOK}"))
     assert "mlflow" not in text.lower()
-    await notebook.open_session()
-    try:
-        cells = await notebook.run()
-    finally:
-        await notebook.close_session()
+    [git] = await run_notebook(RemoteNotebook(team_hub, vision_server, "git-init.ipynb"), GIT_INIT)
+    commit = git.stdout.split()[-1]
+    cells = await run_notebook(notebook)
     assert [c.status for c in cells] == ["ok", "ok", "ok"], [c.error for c in cells]
     assert "score" in cells[1].stdout
     assert "mlteams warning" not in "".join(c.stderr for c in cells)
@@ -124,9 +147,11 @@ async def test_notebook_in_a_spawned_server_is_tracked_with_its_dataset_input(
     tags = run.data.tags
     assert tags["mlteams.team"] == "vision"
     assert tags["mlteams.user"] == USER
-    assert tags["mlteams.profile"] == "cpu"
-    assert tags["mlteams.image"] == "mlteams/notebook:dev"
-    assert tags["mlteams.notebook_path"].endswith(NOTEBOOK)
+    assert tags["mlteams.profile"] == "gpu1"
+    assert tags["mlteams.image"] == "mlteams/pytorch:dev"
+    assert tags["mlteams.gpu_type"] == GPU_PRODUCT
+    assert tags["mlteams.notebook_path"] == f"/home/jovyan/{NOTEBOOK}"
+    assert tags["mlflow.source.git.commit"] == commit
     # autologging adds the training arrays as an input of its own; the catalog dataset is one more
     [dataset_input] = [i for i in run.inputs.dataset_inputs if i.dataset.name == "iris"]
     assert "s3://team-vision/iris/iris.csv" in dataset_input.dataset.source
@@ -169,18 +194,12 @@ async def test_team_a_cannot_list_read_or_mount_team_bs_data(
     env = {e.name: e.value_from for e in pod.spec.containers[0].env if e.value_from}
     key_env = next(n for n in env if n.endswith("_KEY_ID"))
     notebook = RemoteNotebook(team_hub, vision_server, "proj/foreign.ipynb")
-    await notebook.save(
-        FOREIGN_READ.format(
-            key=key_env,
-            secret=key_env.replace("_KEY_ID", "_SECRET_KEY"),
-            endpoint=team_data.store.endpoint_url,
-        )
+    foreign_read = FOREIGN_READ.format(
+        key=key_env,
+        secret=key_env.replace("_KEY_ID", "_SECRET_KEY"),
+        endpoint=team_data.store.endpoint_url,
     )
-    await notebook.open_session()
-    try:
-        [cell] = await notebook.run()
-    finally:
-        await notebook.close_session()
+    [cell] = await run_notebook(notebook, foreign_read)
     assert cell.status == "ok", cell.error
     assert "foreign read: refused" in cell.stdout
     assert REVIEWS_CSV.splitlines()[1] not in cell.stdout
