@@ -12,6 +12,7 @@ Run: ``.venv/bin/python -m benchmarks.kernel_start [--starts 20]`` (not part of 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -32,6 +33,10 @@ def team_env() -> dict[str, str]:
         "MLTEAMS_TEAM": "bench",
         "JUPYTERHUB_USER": "bench",
         "MLTEAMS_PROFILE": "cpu",
+        # a team with a dataset: the hook also watches for pandas and fsspec (lineage)
+        "MLTEAMS_DATASETS": json.dumps(
+            [{"name": "iris", "uri": "s3://team-bench/iris/iris.csv", "format": "csv"}]
+        ),
     }
 
 
@@ -45,7 +50,10 @@ def one_start(with_hook: bool) -> tuple[float, bool]:
     try:
         client.wait_for_ready(timeout=120)
         elapsed = time.perf_counter() - start
-        code = "import sys; print('server_ext.kernel_hook' in sys.modules, 'mlflow' in sys.modules)"
+        code = (
+            "import sys; print('server_ext.kernel_hook' in sys.modules, "
+            "'mlflow' in sys.modules or 'pandas' in sys.modules)"
+        )
         loaded = False
         outputs: list[str] = []
         client.execute_interactive(
@@ -55,7 +63,7 @@ def one_start(with_hook: bool) -> tuple[float, bool]:
         )
         loaded, mlflow_loaded = (w == "True" for w in "".join(outputs).split())
         if mlflow_loaded:
-            raise SystemExit("the kernel imported MLflow at start")
+            raise SystemExit("the kernel imported MLflow or pandas at start")
         return elapsed, loaded
     finally:
         client.stop_channels()
