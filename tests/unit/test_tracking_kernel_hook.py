@@ -123,3 +123,48 @@ def test_hook_module_imports_nothing_heavy() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
     )
     assert out.stdout.strip() == "[]"
+
+
+class FakeMLflow:
+    """Records what the hook switches on."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def autolog(self, **kwargs: object) -> None:
+        self.calls.append("autolog")
+
+    def enable_system_metrics_logging(self) -> None:
+        self.calls.append("system-metrics")
+
+
+@pytest.mark.parametrize(
+    ("gpus", "pynvml", "option", "expected"),
+    [
+        ("1", True, True, ["autolog", "system-metrics"]),
+        ("4", True, True, ["autolog", "system-metrics"]),
+        ("0", True, True, ["autolog"]),
+        ("", True, True, ["autolog"]),
+        ("2", False, True, ["autolog"]),
+        ("2", True, False, ["autolog"]),
+    ],
+)
+def test_gpu_system_metrics_only_on_gpu_profiles_with_nvidia_ml_py(
+    monkeypatch: pytest.MonkeyPatch, gpus: str, pynvml: bool, option: bool, expected: list[str]
+) -> None:
+    import importlib.util
+
+    fake = FakeMLflow()
+    monkeypatch.setitem(sys.modules, "mlflow", fake)
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name: str, *args: object) -> object:
+        if name == "pynvml":
+            return object() if pynvml else None
+        return real_find_spec(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    tracker = kernel_hook.KernelTracking(environ={"MLTEAMS_GPUS": gpus})
+    tracker.system_metrics_on_gpu = option
+    tracker._autolog()
+    assert fake.calls == expected
