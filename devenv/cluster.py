@@ -89,10 +89,8 @@ class LocalCluster:
 
     def stop_kubelet(self) -> None:
         if self.kubelet is not None:
-            self.kubelet.stop(timeout=60)
             assert self.control_plane is not None
-            if self.kubelet in self.control_plane.procs.children:
-                self.control_plane.procs.children.remove(self.kubelet)
+            self.control_plane.procs.stop_child(self.kubelet, timeout=60)
             self.kubelet = None
 
     def wait_nodes_ready(self, timeout: float = 90) -> None:

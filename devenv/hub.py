@@ -98,11 +98,8 @@ class LocalHub:
         )
 
     def stop(self) -> None:
-        if self.child is not None:
-            self.child.stop(timeout=60)
-            if self.child in self.procs.children:
-                self.procs.children.remove(self.child)
-            self.child = None
+        self.procs.stop_child(self.child, timeout=60)
+        self.child = None
 
     def call(
         self, method: str, path: str, body: Any = None, timeout: float = 30

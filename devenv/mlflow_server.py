@@ -67,11 +67,8 @@ class MLflowServer:
         )
 
     def stop(self) -> None:
-        if self.child is not None:
-            self.child.stop()
-            if self.child in self.procs.children:
-                self.procs.children.remove(self.child)
-            self.child = None
+        self.procs.stop_child(self.child)
+        self.child = None
 
     def restart(self, timeout: float = 180) -> None:
         self.stop()

@@ -173,11 +173,8 @@ class ObjectStore:
         return True
 
     def stop(self) -> None:
-        if self.child is not None:
-            self.child.stop()
-            if self.child in self.procs.children:
-                self.procs.children.remove(self.child)
-            self.child = None
+        self.procs.stop_child(self.child)
+        self.child = None
 
     def admin(self) -> MinioAdmin:
         """The admin API client, signed as the root user."""

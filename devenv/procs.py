@@ -109,6 +109,14 @@ class ProcessGroup:
         self.children.append(child)
         return child
 
+    def stop_child(self, child: Child | None, timeout: float = 15.0) -> None:
+        """Stop one child (``None``: nothing to stop) and forget it."""
+        if child is None:
+            return
+        child.stop(timeout=timeout)
+        if child in self.children:
+            self.children.remove(child)
+
     def stop_all(self) -> None:
         for child in reversed(self.children):
             child.stop()

@@ -104,11 +104,8 @@ class LocalOIDC:
         )
 
     def stop(self) -> None:
-        if self.child is not None:
-            self.child.stop(timeout=15)
-            if self.child in self.procs.children:
-                self.procs.children.remove(self.child)
-            self.child = None
+        self.procs.stop_child(self.child, timeout=15)
+        self.child = None
 
     def _settings(self) -> dict[str, Any]:
         return {

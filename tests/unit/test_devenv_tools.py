@@ -105,3 +105,17 @@ def test_demo_catalog_is_valid_and_each_team_gets_its_datasets_secret() -> None:
         assert {config.datasets[d].credentials_secret for d in config.teams[team].datasets} == {
             secret
         }
+
+
+def test_stop_child_stops_one_process_and_forgets_it(tmp_path: Path) -> None:
+    group = ProcessGroup("unit-stop-child", tmp_path)
+    first = group.start("first", [sys.executable, "-c", "import time; time.sleep(60)"])
+    second = group.start("second", [sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        group.stop_child(first, timeout=5)
+        group.stop_child(None)
+        assert not first.alive() and second.alive()
+        assert group.children == [second]
+    finally:
+        group.stop_all()
+    assert not second.alive()
