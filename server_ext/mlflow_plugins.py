@@ -6,12 +6,14 @@ outside a team server (``in_context`` is false).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 
 from mlflow.tracking.context.abstract_context import RunContextProvider
 from mlflow.tracking.default_experiment.abstract_context import DefaultExperimentProvider
 
+from .gpu_info import detected_gpu_type
 from .run_context import RunContext, context_from_env, git_commit
 
 _lock = threading.Lock()
@@ -23,7 +25,11 @@ def current_context() -> RunContext | None:
     path = os.environ.get("JPY_SESSION_NAME", "")
     if path not in _commits:
         _commits[path] = git_commit(path) if path else None
-    return context_from_env(os.environ, git_commit=_commits[path])
+    ctx = context_from_env(os.environ, git_commit=_commits[path])
+    if ctx is not None and ctx.gpus and not ctx.gpu_type:
+        # the profile does not name the GPU product: ask the driver
+        ctx = dataclasses.replace(ctx, gpu_type=detected_gpu_type())
+    return ctx
 
 
 def experiment_id_for(ctx: RunContext) -> str:

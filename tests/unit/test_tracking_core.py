@@ -343,3 +343,66 @@ def test_snippet_for_a_mounted_folder_runs_and_reads_every_file(
         assert [p.name for p in scope["files"]] == ["a.bin", "c.bin"]
     else:
         assert len(scope["df"]) == rows
+
+
+class FakeNVML:
+    """An NVML binding whose calls can fail on demand; records shutdowns."""
+
+    def __init__(self, name: object = b"NVIDIA H200", fail: str = "") -> None:
+        self.name, self.fail, self.shutdowns = name, fail, 0
+
+    def _maybe_fail(self, step: str) -> None:
+        if self.fail == step:
+            raise RuntimeError(f"NVML {step} failed")
+
+    def nvmlInit(self) -> None:
+        self._maybe_fail("init")
+
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> int:
+        self._maybe_fail("handle")
+        return index
+
+    def nvmlDeviceGetName(self, handle: int) -> object:
+        return self.name
+
+    def nvmlShutdown(self) -> None:
+        self.shutdowns += 1
+
+
+@pytest.mark.parametrize(
+    ("nvml", "expected", "shutdowns"),
+    [
+        (FakeNVML(b"NVIDIA H200"), "NVIDIA H200", 1),
+        (FakeNVML("NVIDIA A100-SXM4-80GB "), "NVIDIA A100-SXM4-80GB", 1),
+        (FakeNVML(fail="init"), "", 0),
+        (FakeNVML(fail="handle"), "", 1),
+    ],
+)
+def test_gpu_name_from_nvml(nvml: FakeNVML, expected: str, shutdowns: int) -> None:
+    from server_ext.gpu_info import nvml_gpu_name
+
+    assert nvml_gpu_name(nvml) == expected
+    assert nvml.shutdowns == shutdowns
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"MLTEAMS_GPUS": "1"}, "NVIDIA H200"),
+        ({"MLTEAMS_GPUS": "1", "MLTEAMS_GPU_TYPE": "H100"}, "H100"),
+        ({"MLTEAMS_GPUS": "0"}, None),
+    ],
+)
+def test_run_gpu_type_from_the_profile_else_from_the_driver(
+    monkeypatch: pytest.MonkeyPatch, environ: dict[str, str], expected: str | None
+) -> None:
+    import mlflow.tracking  # noqa: F401  (as in a kernel: MLflow first, which loads the plugins)
+
+    from server_ext import mlflow_plugins
+
+    base = {"MLTEAMS_TEAM": "vision", "JUPYTERHUB_USER": "v-alice", "JPY_SESSION_NAME": ""}
+    monkeypatch.setattr(mlflow_plugins.os, "environ", {**base, **environ})
+    monkeypatch.setattr(mlflow_plugins, "detected_gpu_type", lambda: "NVIDIA H200")
+    ctx = mlflow_plugins.current_context()
+    assert ctx is not None
+    assert ctx.tags().get("mlteams.gpu_type") == expected
