@@ -4,7 +4,7 @@
 PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup demo test test-unit test-integration test-browser lint cluster cluster-stop cluster-status cluster-reset bench clean
+.PHONY: setup demo test test-unit test-integration test-browser test-jupyterhub5 lint cluster cluster-stop cluster-status cluster-reset bench clean
 
 setup:
 	@bash devenv/setup.sh
@@ -24,6 +24,12 @@ test-integration: setup
 test-browser: setup
 	$(PY) -m pytest -m browser
 
+# the hub-side tests again with JupyterHub 5.5, where spawn refusals take another path
+test-jupyterhub5: setup
+	@bash devenv/setup_jupyterhub5.sh
+	.venv-jh5/bin/python -c 'import jupyterhub; print("JupyterHub", jupyterhub.__version__)'
+	.venv-jh5/bin/python -m pytest tests/unit tests/integration/test_team_spawner.py
+
 lint: setup
 	.venv/bin/ruff check .
 
@@ -40,4 +46,4 @@ cluster-reset: cluster-stop
 	rm -rf .local/cluster .local/demo
 
 clean: cluster-stop
-	rm -rf .local .venv test-results
+	rm -rf .local .venv .venv-jh5 test-results

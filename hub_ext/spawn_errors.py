@@ -28,6 +28,10 @@ def refusal(message: str, *, status: int, reason: str) -> web.HTTPError:
 
 
 def forgive_failure(settings: MutableMapping[str, Any]) -> None:
-    """On JupyterHub 5, offset the failure count that the coming refusal will add."""
+    """On JupyterHub 5, offset the failure count that the coming refusal will add.
+
+    ``settings`` must be the tornado application's settings (``handler.settings``), where the
+    spawning handler keeps ``failure_count``.
+    """
     if SpawnException is None:
         settings["failure_count"] = settings.get("failure_count", 0) - 1

@@ -198,7 +198,10 @@ class TeamKubeSpawner(KubeSpawner):
     # -- admission -------------------------------------------------------------------------------
 
     def _refuse(self, message: str, status: int, reason: str) -> Exception:
-        forgive_failure(self.user.settings)
+        # the failure count lives in the settings of the tornado application, which copies the
+        # settings dict it is given: the handler that started the spawn has the one that counts
+        handler = getattr(self, "handler", None)
+        forgive_failure(handler.settings if handler is not None else self.user.settings)
         return refusal(message, status=status, reason=reason)
 
     async def _admit(self) -> None:
