@@ -190,9 +190,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             # both hubs' users are in a group of the same name: JupyterHub looks up a user's
             # groups on every spawn, and the team hub's users need one to have a team
+            n = args.spawns
             groups = {
                 kind: json.dumps({"bench": {"users": [f"{kind}-{i:03d}" for i in range(n)]}})
-                for kind, n in (("stock", args.spawns), ("team", args.spawns))
+                for kind in ("stock", "team")
             }
             # the servers are Python's http.server, which answers at once: the benchmark measures
             # up to the pod's creation, and servers that start in a tenth of a second keep the

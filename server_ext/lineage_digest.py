@@ -1,7 +1,8 @@
 """Digests of what a notebook read: local files and folders, and object-store objects.
 
-Local files up to ``hash_max_bytes`` are hashed (sha256 of the content); larger ones get a
-fingerprint of size and modification time. A folder gets a fingerprint of its files' relative
+Local files up to ``hash_max_bytes`` are hashed (sha256 of the content; a file read again with
+the same size and modification time is not hashed again); larger ones get a fingerprint of size
+and modification time. A folder gets a fingerprint of its files' relative
 names, sizes and modification times. On an object store, an object's ETag is its digest (its
 version id, when the store keeps versions, goes with it), and a prefix gets a fingerprint of its
 objects' keys and ETags. Folders and prefixes with more than ``max_entries`` files, like paths
@@ -21,6 +22,8 @@ from .lineage import Digest, listing_digest
 HASH_MAX_BYTES = 128 * 1024 * 1024
 MAX_ENTRIES = 10_000
 _CHUNK = 1024 * 1024
+_MAX_REMEMBERED = 1024
+_file_hashes: dict[tuple[str, int, int], str] = {}
 
 
 class ObjectStore(Protocol):
@@ -40,7 +43,12 @@ def local_digest(
             return _folder_digest(path, max_entries)
         if info.st_size > hash_max_bytes:
             return Digest(listing_digest([(info.st_size, info.st_mtime_ns)]), "size-mtime")
-        return Digest(_file_sha256(path), "sha256")
+        key = (os.path.realpath(path), info.st_size, info.st_mtime_ns)
+        if key not in _file_hashes:
+            if len(_file_hashes) >= _MAX_REMEMBERED:
+                _file_hashes.clear()
+            _file_hashes[key] = _file_sha256(path)
+        return Digest(_file_hashes[key], "sha256")
     except OSError:
         return None
 

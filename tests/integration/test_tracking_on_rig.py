@@ -155,7 +155,8 @@ async def test_notebook_in_a_spawned_server_is_tracked_with_its_dataset_input(
     # autologging adds the training arrays as an input of its own; the catalog dataset is one more
     [dataset_input] = [i for i in run.inputs.dataset_inputs if i.dataset.name == "iris"]
     assert "s3://team-vision/iris/iris.csv" in dataset_input.dataset.source
-    assert dataset_input.dataset.digest
+    etag = team_data.store.client().stat_object("team-vision", "iris/iris.csv").etag
+    assert dataset_input.dataset.digest == etag.strip('"')
 
     status, runs = await server_api(
         team_hub, vision_server, f"/mlteams/runs?path={NOTEBOOK}&page_size=1"

@@ -553,3 +553,22 @@ def test_the_kernel_hook_wraps_readers_only_for_a_team_with_datasets(
     assert not hasattr(pd.read_csv, "__wrapped__")
     assert tracker.read_watcher not in sys.meta_path
     assert set(kernel_hook.DATASET_READER_MODULES) == set(READERS)
+
+
+def test_a_file_read_again_unchanged_is_hashed_once_and_a_changed_one_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from server_ext import lineage_digest
+
+    hashed: list[str] = []
+    real = lineage_digest._file_sha256
+    monkeypatch.setattr(lineage_digest, "_file_sha256", lambda p: hashed.append(p) or real(p))
+    data = tmp_path / "train.csv"
+    data.write_bytes(b"a,b\n1,2\n")
+    first = local_digest(str(data))
+    assert local_digest(str(data)) == first
+    assert len(hashed) == 1
+    data.write_bytes(b"a,b\n1,2\n3,4\n")
+    second = local_digest(str(data))
+    assert second == Digest(hashlib.sha256(b"a,b\n1,2\n3,4\n").hexdigest()[:32], "sha256")
+    assert len(hashed) == 2
