@@ -32,6 +32,8 @@ test-jupyterhub5: setup
 
 lint: setup
 	.venv/bin/ruff check .
+	.venv/bin/mypy
+	.venv/bin/lint-imports
 
 cluster: setup
 	$(PY) -m devenv.cluster up

@@ -2,7 +2,7 @@
 
 Starts an IPython kernel repeatedly and measures the time from launch to the first
 ``kernel_info`` reply. "with" is a team server's kernel (the shipped configuration loads
-``server_ext.kernel_hook`` and the tracking variables are set); "without" overrides the shipped
+``server_ext.kernel.hook`` and the tracking variables are set); "without" overrides the shipped
 configuration so the hook is not loaded. Starts are interleaved so both see the same load.
 Prints both medians and their ratio (the hook must not import MLflow at start; aim: <= 1.05).
 
@@ -51,7 +51,7 @@ def one_start(with_hook: bool) -> tuple[float, bool]:
         client.wait_for_ready(timeout=120)
         elapsed = time.perf_counter() - start
         code = (
-            "import sys; print('server_ext.kernel_hook' in sys.modules, "
+            "import sys; print('server_ext.kernel.hook' in sys.modules, "
             "'mlflow' in sys.modules or 'pandas' in sys.modules)"
         )
         loaded = False

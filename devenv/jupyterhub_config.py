@@ -33,7 +33,7 @@ c.Authenticator.admin_users = {"admin"}
 
 if env.get("MLTEAMS_HUB_AUTH") == "oidc":
     # TeamOAuthenticator against the local OIDC provider (devenv/oidc), URLs from its discovery
-    from hub_ext.auth_devenv import configure_oidc
+    from devenv.hub_auth import configure_oidc
 
     configure_oidc(c, env, state_dir)
 
@@ -61,7 +61,7 @@ if env.get("MLTEAMS_TEAMS_FILE"):
     with open(env["MLTEAMS_TEAMS_FILE"]) as f:
         for key, value in (yaml.safe_load(f) or {}).items():
             setattr(c.MLTeams, key, value)
-    from hub_ext.startup import at_hub_start
+    from hub_ext.provisioning.startup import at_hub_start
 
     at_hub_start(c)
 if env.get("MLTEAMS_TRACKING_URI"):

@@ -4,6 +4,6 @@ __version__ = "0.1.0"
 
 
 def _jupyter_server_extension_points() -> list[dict]:
-    from .app import MLTeamsExtension
+    from server_ext.server.app import MLTeamsExtension
 
     return [{"module": "server_ext", "app": MLTeamsExtension}]

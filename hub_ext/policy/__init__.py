@@ -3,7 +3,7 @@
 Plain Python that takes data and returns decisions; no Kubernetes, tornado or JupyterHub here.
 """
 
-from .admission import (
+from hub_ext.policy.admission import (
     Decision,
     Outcome,
     Reason,
@@ -13,7 +13,7 @@ from .admission import (
     decide,
     decide_and_reserve,
 )
-from .config import (
+from hub_ext.policy.config import (
     Dataset,
     MLTeamsConfig,
     Profile,
@@ -24,8 +24,8 @@ from .config import (
     Team,
     Toleration,
 )
-from .config_loader import load_config, parse_quota_override
-from .ledger import (
+from hub_ext.policy.config_loader import load_config, parse_quota_override
+from hub_ext.policy.ledger import (
     GPU_RESOURCE,
     PROFILE_LABEL,
     SERVER_ANNOTATION,
@@ -40,8 +40,15 @@ from .ledger import (
     Usage,
     server_key,
 )
-from .profiles import ProfileChoice, availability_text, profile_choices
-from .quantities import (
+from hub_ext.policy.membership import (
+    Membership,
+    TeamSelectionError,
+    choose_team,
+    led_teams,
+    user_teams,
+)
+from hub_ext.policy.profiles import ProfileChoice, availability_text, profile_choices
+from hub_ext.policy.quantities import (
     QuantityError,
     format_cpu,
     format_memory,
@@ -49,15 +56,14 @@ from .quantities import (
     parse_memory,
     parse_quantity,
 )
-from .queue import QueuedSpawn, QueuePosition, QueueScan, SpawnQueue, expired_message
-from .teams import Membership, TeamSelectionError, choose_team, led_teams, user_teams
-from .user_options import (
+from hub_ext.policy.queue import QueuedSpawn, QueuePosition, QueueScan, SpawnQueue, expired_message
+from hub_ext.policy.user_options import (
     SpawnOptions,
     UserOptionsError,
     options_from_form,
     validate_user_options,
 )
-from .validation import ConfigError, Problem
+from hub_ext.policy.validation import ConfigError, Problem
 
 __all__ = [
     "GPU_RESOURCE",

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
-from .config import MLTeamsConfig, Profile, Quota, Team
-from .ledger import Ledger, LedgerView, Reservation, Usage, server_key
-from .quantities import describe_cpu, describe_memory
-from .validation import excerpt, plural
+from hub_ext.policy.config import MLTeamsConfig, Profile, Quota, Team
+from hub_ext.policy.ledger import Ledger, LedgerView, Reservation, Usage, server_key
+from hub_ext.policy.quantities import describe_cpu, describe_memory
+from hub_ext.policy.validation import excerpt, plural
 
 
 class Outcome(str, Enum):

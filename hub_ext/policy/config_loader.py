@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar
 
-from .config import (
+from hub_ext.policy.config import (
     DEFAULT_QUEUE_WAIT_SECONDS,
     MAX_GPUS,
     MAX_QUEUE_WAIT_SECONDS,
@@ -29,8 +29,14 @@ from .config import (
     Toleration,
     frozen,
 )
-from .quantities import QuantityError, describe_cpu, describe_memory, parse_cpu, parse_memory
-from .validation import (
+from hub_ext.policy.quantities import (
+    QuantityError,
+    describe_cpu,
+    describe_memory,
+    parse_cpu,
+    parse_memory,
+)
+from hub_ext.policy.validation import (
     Problems,
     child,
     did_you_mean,

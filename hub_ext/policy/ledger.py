@@ -12,14 +12,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from .config import Quota, QuotaOverride, Team
-from .quantities import QuantityError, parse_cpu, parse_memory
+from hub_ext.policy.config import Quota, QuotaOverride, Team
+from hub_ext.policy.quantities import QuantityError, parse_cpu, parse_memory
+from server_ext.contract import PROFILE_LABEL, SERVER_ANNOTATION, TEAM_LABEL, USER_ANNOTATION
 
 GPU_RESOURCE = "nvidia.com/gpu"
-TEAM_LABEL = "mlteams.io/team"
-PROFILE_LABEL = "mlteams.io/profile"
-USER_ANNOTATION = "mlteams.io/user"
-SERVER_ANNOTATION = "mlteams.io/server"
 HUB_USER_ANNOTATION = "hub.jupyter.org/username"
 HUB_SERVER_ANNOTATION = "hub.jupyter.org/servername"
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .admission import Decision, SpawnRequest, WaitingLine, decide
-from .config import MLTeamsConfig, Profile, Quota, Team
-from .ledger import Ledger, Usage
-from .quantities import describe_cpu, describe_memory
-from .validation import plural
+from hub_ext.policy.admission import Decision, SpawnRequest, WaitingLine, decide
+from hub_ext.policy.config import MLTeamsConfig, Profile, Quota, Team
+from hub_ext.policy.ledger import Ledger, Usage
+from hub_ext.policy.quantities import describe_cpu, describe_memory
+from hub_ext.policy.validation import plural
 
 
 @dataclass(frozen=True)

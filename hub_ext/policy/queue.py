@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from .admission import Decision, Reason, SpawnRequest, decide
-from .config import MLTeamsConfig, Quota, Team
-from .ledger import Ledger, LedgerView, Usage
-from .validation import plural
+from hub_ext.policy.admission import Decision, Reason, SpawnRequest, decide
+from hub_ext.policy.config import MLTeamsConfig, Quota, Team
+from hub_ext.policy.ledger import Ledger, LedgerView, Usage
+from hub_ext.policy.validation import plural
 
 WAITING_REASONS = frozenset({Reason.TEAM_GPUS_IN_USE, Reason.QUEUE_WAITING})
 

@@ -13,10 +13,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .admission import SpawnRequest
-from .config import MAX_GPUS, MLTeamsConfig, Profile
-from .teams import Membership, TeamSelectionError, choose_team
-from .validation import excerpt, has_control_characters, is_dns_label, plural
+from hub_ext.policy.admission import SpawnRequest
+from hub_ext.policy.config import MAX_GPUS, MLTeamsConfig, Profile
+from hub_ext.policy.membership import Membership, TeamSelectionError, choose_team
+from hub_ext.policy.validation import excerpt, has_control_characters, is_dns_label, plural
 
 ALLOWED_KEYS = ("team", "profile", "gpus")
 FORM_IGNORED_KEYS = frozenset({"_xsrf"})

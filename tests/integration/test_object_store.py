@@ -14,7 +14,8 @@ import s3fs
 from minio.error import S3Error
 
 from devenv.object_store import ObjectStore, S3Credentials, team_bucket
-from server_ext.datasets_catalog import CatalogEntry, Credentials, snippet
+from server_ext.contract import CatalogEntry, Credentials
+from server_ext.server.datasets import snippet
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

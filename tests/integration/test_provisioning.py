@@ -11,7 +11,8 @@ import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.rest import ApiException
 
-from hub_ext.manifests import (
+from hub_ext.policy import MLTeamsConfig, load_config
+from hub_ext.policy.manifests import (
     PROVISIONER_RULES,
     RBAC_API_VERSION,
     TEAM_CLUSTER_ROLE,
@@ -19,8 +20,7 @@ from hub_ext.manifests import (
     render_team_manifests,
     team_manifests,
 )
-from hub_ext.policy import MLTeamsConfig, load_config
-from hub_ext.provisioning import ProvisioningError, check_ready, reconcile
+from hub_ext.provisioning.apply import ProvisioningError, check_ready, reconcile
 from tests.kube_helpers import eventually, sleeper_pod, unique
 
 pytestmark = pytest.mark.integration
@@ -305,7 +305,7 @@ async def test_service_account_without_the_cluster_roles_gets_a_clear_error(
         f"at the cluster scope, which it needs for Namespace {stage.nlp}; "
     )
     assert "grant it the ClusterRole mlteams-hub-provisioner" in message
-    assert "python -m hub_ext.manifests --values <your values file> --provisioning" in message
+    assert "mlteams-manifests --values <your values file> --provisioning" in message
     assert "set hub.config.MLTeams.provision to false" in message
     assert (error.status, error.kind, error.name) == (403, "Namespace", stage.nlp)
     assert isinstance(error.__cause__, ApiException)
@@ -389,10 +389,10 @@ async def test_check_ready_names_what_is_missing(kube: client.ApiClient, stage: 
         await until_allowed(hub, "get", "namespaces")
         assert await check_ready(hub, config) == [
             f"team nlp: namespace {stage.nlp} does not exist; apply the manifests printed by "
-            "`python -m hub_ext.manifests --values <your values file>`, or set "
+            "`mlteams-manifests --values <your values file>`, or set "
             "hub.config.MLTeams.provision to true.",
             f"team vision: namespace {stage.vision} does not exist; apply the manifests printed "
-            "by `python -m hub_ext.manifests --values <your values file>`, or set "
+            "by `mlteams-manifests --values <your values file>`, or set "
             "hub.config.MLTeams.provision to true.",
         ]
 

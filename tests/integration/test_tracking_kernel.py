@@ -20,10 +20,10 @@ from nbclient import NotebookClient
 
 from devenv.mlflow_server import MLflowServer
 from devenv.procs import free_port
-from hub_ext.pod_settings import pod_settings
 from hub_ext.policy import load_config, validate_user_options
-from hub_ext.tracking_pod import TrackingSettings, notebook_pod_parts
-from server_ext.naming import experiment_name
+from hub_ext.policy.notebook_pod import TrackingSettings, notebook_pod_parts
+from hub_ext.policy.pod_settings import pod_settings
+from server_ext.contract import experiment_name
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -20,10 +20,10 @@ from sklearn.datasets import load_iris
 
 from devenv.mlflow_server import MLflowServer
 from hub_ext.policy import load_config, validate_user_options
-from hub_ext.tracking_pod import TrackingSettings, notebook_pod_parts
-from server_ext.datasets_catalog import catalog_from_env, snippet
-from server_ext.lineage_digest import local_digest
-from server_ext.naming import experiment_name
+from hub_ext.policy.notebook_pod import TrackingSettings, notebook_pod_parts
+from server_ext.contract import catalog_from_env, experiment_name
+from server_ext.kernel.lineage_digest import local_digest
+from server_ext.server.datasets import snippet
 from tests.integration.test_tracking_kernel import (
     CONFIG,
     run_notebook,

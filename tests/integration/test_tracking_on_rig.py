@@ -17,7 +17,7 @@ from tornado.httpclient import HTTPClientError
 
 from devenv.hub import LocalHub
 from devenv.mlflow_server import MLflowServer
-from server_ext.naming import experiment_name
+from server_ext.contract import experiment_name
 from tests.integration.remote_kernel import CellResult, RemoteNotebook
 from tests.integration.team_data import REVIEWS_CSV, SHARED_README, TeamData
 from tests.integration.team_hub_helpers import call, wait_server_sync

@@ -8,8 +8,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from devenv.mlflow_server import MLflowServer
-from server_ext.api_core import BadRequest, Page
-from server_ext.tracking_queries import ensure_experiment, find_experiment, list_runs
+from server_ext.server.api import BadRequest, Page
+from server_ext.server.tracking_queries import ensure_experiment, find_experiment, list_runs
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

@@ -9,30 +9,28 @@ from typing import Any
 
 import pytest
 
-from hub_ext.datasets_mounts import (
+from hub_ext.policy import load_config, validate_user_options
+from hub_ext.policy.dataset_mounts import (
     DatasetAccessError,
     dataset_for_team,
     dataset_pod_parts,
     team_datasets,
     volume_name,
 )
-from hub_ext.policy import load_config, validate_user_options
-from hub_ext.tracking_pod import TrackingSettings, merge_volumes, notebook_pod_parts
-from hub_ext.tracking_settings import MLTeamsTracking
-from server_ext import env_contract as env
-from server_ext.datasets_catalog import (
+from hub_ext.policy.notebook_pod import TrackingSettings, merge_volumes, notebook_pod_parts
+from hub_ext.settings import MLTeamsTracking
+from server_ext import contract as env
+from server_ext.contract import CatalogError, experiment_name, parse_catalog, relative_notebook_path
+from server_ext.kernel.run_context import context_from_env, git_commit
+from server_ext.server.datasets import (
     MISSING,
     MOUNTED,
     NOT_MOUNTED,
-    CatalogError,
     describe,
     mount_status,
-    parse_catalog,
     snippet,
 )
-from server_ext.naming import experiment_name, relative_notebook_path
-from server_ext.run_context import context_from_env, git_commit
-from tests.unit.policy_sample import sample_raw
+from tests.unit.policy.sample import sample_raw
 
 pytestmark = pytest.mark.unit
 
@@ -379,7 +377,7 @@ class FakeNVML:
     ],
 )
 def test_gpu_name_from_nvml(nvml: FakeNVML, expected: str, shutdowns: int) -> None:
-    from server_ext.gpu_info import nvml_gpu_name
+    from server_ext.kernel.gpu_info import nvml_gpu_name
 
     assert nvml_gpu_name(nvml) == expected
     assert nvml.shutdowns == shutdowns
@@ -398,7 +396,7 @@ def test_run_gpu_type_from_the_profile_else_from_the_driver(
 ) -> None:
     import mlflow.tracking  # noqa: F401  (as in a kernel: MLflow first, which loads the plugins)
 
-    from server_ext import mlflow_plugins
+    from server_ext.kernel import mlflow_plugins
 
     base = {"MLTEAMS_TEAM": "vision", "JUPYTERHUB_USER": "v-alice", "JPY_SESSION_NAME": ""}
     monkeypatch.setattr(mlflow_plugins.os, "environ", {**base, **environ})

@@ -1,0 +1,178 @@
+"""The hub's configuration sections, as traitlets.
+
+* ``MLTeams``: teams, profiles and datasets (one declarative source), provisioning and the queue.
+  The content is validated as a whole by ``hub_ext.policy.load_config``, which names every bad key.
+* ``MLTeamsTracking``: what every notebook server gets for MLflow tracking and the team datasets.
+
+In the Zero to JupyterHub chart they are written under ``hub.config.MLTeams`` and
+``hub.config.MLTeamsTracking``; in a plain ``jupyterhub_config.py`` as ``c.MLTeams.teams = {...}``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from traitlets import Bool, Dict, Float, Integer, Unicode
+from traitlets.config import LoggingConfigurable
+
+from hub_ext.policy import MLTeamsConfig, load_config
+from hub_ext.policy.notebook_pod import TrackingSettings
+
+
+class MLTeams(LoggingConfigurable):
+    """Teams, their quotas and profiles, and the team datasets (one declarative source)."""
+
+    teams = Dict(
+        config=True,
+        help="""Teams by name. Each has `groups` (identity-provider groups whose members belong to
+        the team), `lead_groups`, `namespace` (default `team-<name>`), `quota` (`gpus`,
+        `gpus_per_user`, optional `cpu` and `memory`), `profiles` (the first is the default),
+        `datasets`, `promotion` and `contact`. See docs/admin/teams-and-quotas.md.""",
+    )
+    profiles = Dict(
+        config=True,
+        help="""Server profiles by name: `display_name`, `description`, `image`, `gpus` (a count or
+        `{min, max, default}`), `cpu`, `memory`, `node_selector`, `tolerations`, `env` and
+        `queue` (`{enabled, max_wait_seconds}`: wait in the team's line instead of failing when
+        the team's GPUs are all in use).""",
+    )
+    datasets = Dict(
+        config=True,
+        help="""Team datasets by name: `uri`, `format`, `description`, `volume`,
+        `credentials_secret`. A team lists the ones it may use.""",
+    )
+    provision = Bool(
+        True,
+        config=True,
+        help="""Create or update each team's Namespace, ResourceQuota and the hub's RoleBinding
+        there when the hub starts. Turn off to manage them yourself (GitOps), rendering them with
+        `mlteams-manifests`; the hub then checks they exist and says what is missing.""",
+    )
+    hub_namespace = Unicode(
+        "",
+        config=True,
+        help="""Namespace the hub runs in (its service account's namespace). Default: the
+        `POD_NAMESPACE` environment variable, as set by the z2jh chart, else `jupyterhub`.""",
+    )
+    hub_service_account = Unicode(
+        "hub",
+        config=True,
+        help="Service account the hub runs as (z2jh: `hub`), bound to the per-team RBAC.",
+    )
+    queue_poll_seconds = Float(
+        2.0,
+        config=True,
+        help="""How often queued spawns are re-checked, in seconds (they are also re-checked at
+        once when a server stops or a spawn fails).""",
+    )
+
+    def raw(self) -> dict[str, Any]:
+        return {"teams": self.teams, "profiles": self.profiles, "datasets": self.datasets}
+
+    def load(self) -> MLTeamsConfig:
+        """The validated configuration; raises ``ConfigError`` naming each bad key.
+
+        The hub reads the section at start, in its spawners and in its authenticator: the same
+        content is parsed once, and the later readers get the configuration already built.
+        """
+        raw = self.raw()
+        try:
+            key = json.dumps(raw, sort_keys=True, default=repr)
+        except (TypeError, ValueError):
+            return load_config(raw)
+        cached = _parsed.get(key)
+        if cached is None:
+            cached = load_config(raw)
+            _parsed.clear()
+            _parsed[key] = cached
+        return cached
+
+
+_parsed: dict[str, MLTeamsConfig] = {}
+"""The last configuration parsed, by its content."""
+
+
+class MLTeamsTracking(LoggingConfigurable):
+    """MLflow tracking server and dataset access for the notebook servers."""
+
+    enabled = Bool(
+        True,
+        config=True,
+        help="""Pre-configure MLflow tracking and team datasets in each server. Off: the servers
+        get neither the tracking variables nor the dataset mounts.""",
+    )
+    tracking_uri = Unicode(
+        "",
+        config=True,
+        help="""URI of the MLflow tracking server as seen from the user pods, e.g.
+        `http://mlflow.mlflow.svc:5000`. Set as `MLFLOW_TRACKING_URI` in every server; users
+        never type it and requests cannot change it. Empty: no tracking.""",
+    )
+    credentials_secret = Unicode(
+        "",
+        config=True,
+        help="""Name of a Secret in each team namespace holding the MLflow credentials (keys
+        `token`, or `username` and `password`, see `credentials_keys`). Passed to the server
+        only as secret references (`MLFLOW_TRACKING_TOKEN` etc.), never as values.""",
+    )
+    credentials_kind = Unicode(
+        "token",
+        config=True,
+        help="""`token` (bearer token from key `token`) or `basic` (keys `username` and
+        `password`) for `credentials_secret`.""",
+    )
+    http_request_timeout = Float(
+        10.0,
+        config=True,
+        help="""Seconds an MLflow HTTP request from a kernel may take
+        (`MLFLOW_HTTP_REQUEST_TIMEOUT`): an unreachable server never hangs a notebook.""",
+    )
+    http_request_max_retries = Integer(
+        1,
+        config=True,
+        help="Retries of a failed MLflow HTTP request (`MLFLOW_HTTP_REQUEST_MAX_RETRIES`).",
+    )
+    datasets_mount_root = Unicode(
+        "/home/jovyan/datasets",
+        config=True,
+        help="""Folder under which each team dataset with a volume is mounted read-only, as
+        `<root>/<dataset name>` (`~/datasets/<name>` for the z2jh default home).""",
+    )
+    notebook_root = Unicode(
+        "/home/jovyan",
+        config=True,
+        help="""The single-user server's root folder; notebook paths in experiment names are
+        relative to it.""",
+    )
+    object_store_endpoint = Unicode(
+        "",
+        config=True,
+        help="""Endpoint URL of the S3-compatible store holding `s3://` datasets (e.g. a MinIO
+        service), put into the code snippets. Empty: the provider's default endpoint.""",
+    )
+    dataset_key_id_key = Unicode(
+        "AWS_ACCESS_KEY_ID",
+        config=True,
+        help="Key of the access key id in each dataset's `credentials_secret`.",
+    )
+    dataset_secret_key_key = Unicode(
+        "AWS_SECRET_ACCESS_KEY",
+        config=True,
+        help="Key of the secret access key in each dataset's `credentials_secret`.",
+    )
+
+    def settings(self) -> TrackingSettings:
+        return TrackingSettings(
+            enabled=self.enabled,
+            tracking_uri=self.tracking_uri,
+            credentials_secret=self.credentials_secret or None,
+            credentials_kind=self.credentials_kind,
+            http_request_timeout=self.http_request_timeout,
+            http_request_max_retries=self.http_request_max_retries,
+            datasets_mount_root=self.datasets_mount_root,
+            notebook_root=self.notebook_root,
+            object_store_endpoint=self.object_store_endpoint or None,
+            dataset_key_id_key=self.dataset_key_id_key,
+            dataset_secret_key_key=self.dataset_secret_key_key,
+        )

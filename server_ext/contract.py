@@ -1,0 +1,166 @@
+"""What crosses the pod boundary between the hub and a user's server: the only code both import.
+
+The hub writes a user's pod; the server extension and the kernel only read it. Everything they
+must agree on lives here, in plain Python with no import beyond the standard library:
+
+* the environment variables the spawner sets (tracking settings come from hub configuration,
+  never from a request; credentials arrive as Kubernetes secret references, never as values);
+* the format of the team's dataset catalog in ``MLTEAMS_DATASETS``;
+* experiment names, one experiment per team, user and notebook path;
+* the labels and annotations on each team server's pod.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# -- environment variables ---------------------------------------------------------------------
+
+TRACKING_URI = "MLFLOW_TRACKING_URI"
+TRACKING_TOKEN = "MLFLOW_TRACKING_TOKEN"
+TRACKING_USERNAME = "MLFLOW_TRACKING_USERNAME"
+TRACKING_PASSWORD = "MLFLOW_TRACKING_PASSWORD"
+HTTP_TIMEOUT = "MLFLOW_HTTP_REQUEST_TIMEOUT"
+HTTP_MAX_RETRIES = "MLFLOW_HTTP_REQUEST_MAX_RETRIES"
+EXPERIMENT_NAME = "MLFLOW_EXPERIMENT_NAME"
+
+TEAM = "MLTEAMS_TEAM"
+PROFILE = "MLTEAMS_PROFILE"
+IMAGE = "MLTEAMS_IMAGE"
+GPUS = "MLTEAMS_GPUS"
+GPU_TYPE = "MLTEAMS_GPU_TYPE"
+USER = "JUPYTERHUB_USER"
+DATASETS = "MLTEAMS_DATASETS"
+QUOTA = "MLTEAMS_QUOTA"
+TRACKING_ENABLED = "MLTEAMS_TRACKING"
+NOTEBOOK_ROOT = "MLTEAMS_NOTEBOOK_ROOT"
+SESSION_NAME = "JPY_SESSION_NAME"
+
+DEFAULT_HTTP_TIMEOUT = "10"
+DEFAULT_HTTP_MAX_RETRIES = "1"
+
+SECRET_ENV_NAMES = (TRACKING_TOKEN, TRACKING_USERNAME, TRACKING_PASSWORD)
+"""Variables that carry credentials: only ever set from a secret reference, never echoed."""
+
+DATASET_KEY_ID = "MLTEAMS_S3_{slug}_KEY_ID"
+DATASET_SECRET_KEY = "MLTEAMS_S3_{slug}_SECRET_KEY"
+"""Names of the variables holding a dataset's object-store keys, per dataset slug."""
+
+# -- pod labels and annotations ----------------------------------------------------------------
+
+TEAM_LABEL = "mlteams.io/team"
+PROFILE_LABEL = "mlteams.io/profile"
+USER_ANNOTATION = "mlteams.io/user"
+SERVER_ANNOTATION = "mlteams.io/server"
+
+# -- experiment names --------------------------------------------------------------------------
+
+EXPERIMENT_PREFIX = "teams"
+NO_NOTEBOOK = "(no notebook)"
+
+
+def _component(text: str) -> str:
+    """A name component that cannot add a level: ``/`` and ``%`` are escaped."""
+    return text.replace("%", "%25").replace("/", "%2F") or "_"
+
+
+def relative_notebook_path(path: str, root: str = "") -> str:
+    """``path`` relative to ``root`` when inside it, normalised, with ``/`` separators."""
+    if not path:
+        return ""
+    norm = posixpath.normpath(path.replace("\\", "/"))
+    if root:
+        base = posixpath.normpath(root.replace("\\", "/")).rstrip("/") or "/"
+        if norm == base:
+            return ""
+        prefix = base if base.endswith("/") else base + "/"
+        if norm.startswith(prefix):
+            return norm[len(prefix) :]
+    return norm.lstrip("/") if norm != "." else ""
+
+
+def experiment_name(team: str, user: str, notebook_path: str) -> str:
+    """The experiment of ``notebook_path`` (relative to the server root) of ``user`` in ``team``."""
+    rel = relative_notebook_path(notebook_path)
+    parts = [p for p in rel.split("/") if p not in ("", ".")]
+    if any(p == ".." for p in parts):
+        raise ValueError(f"notebook path must stay inside the server root: {notebook_path!r}")
+    tail = "/".join(parts) if parts else NO_NOTEBOOK
+    return f"{EXPERIMENT_PREFIX}/{_component(team)}/{_component(user)}/{tail}"
+
+
+def team_prefix(team: str) -> str:
+    """The common prefix of the experiments of ``team``."""
+    return f"{EXPERIMENT_PREFIX}/{_component(team)}/"
+
+# -- the dataset catalog -----------------------------------------------------------------------
+
+class CatalogError(ValueError):
+    """The catalog in the environment is not what the hub writes."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Names of the environment variables holding the object-store keys."""
+
+    key_env: str
+    secret_env: str
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """One dataset the user's team may use."""
+
+    name: str
+    uri: str
+    format: str | None = None
+    description: str = ""
+    mount_path: str | None = None
+    endpoint_url: str | None = None
+    credentials: Credentials | None = field(default=None)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def dump_catalog(entries: list[CatalogEntry]) -> str:
+    return json.dumps([e.to_json() for e in entries], sort_keys=True, separators=(",", ":"))
+
+
+def parse_catalog(text: str | None) -> list[CatalogEntry]:
+    """Entries from the ``MLTEAMS_DATASETS`` value; an empty catalog when unset."""
+    if not text:
+        return []
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CatalogError(f"dataset catalog is not JSON: {exc}") from None
+    if not isinstance(raw, list):
+        raise CatalogError("dataset catalog must be a list")
+    entries = []
+    for item in raw:
+        if not isinstance(item, dict) or not item.get("name") or not item.get("uri"):
+            raise CatalogError("each dataset needs a name and a uri")
+        creds = item.get("credentials")
+        entries.append(
+            CatalogEntry(
+                name=str(item["name"]),
+                uri=str(item["uri"]),
+                format=item.get("format"),
+                description=str(item.get("description") or ""),
+                mount_path=item.get("mount_path"),
+                endpoint_url=item.get("endpoint_url"),
+                credentials=Credentials(str(creds["key_env"]), str(creds["secret_env"]))
+                if isinstance(creds, dict)
+                else None,
+            )
+        )
+    return entries
+
+
+def catalog_from_env(environ: Mapping[str, str]) -> list[CatalogEntry]:
+    return parse_catalog(environ.get(DATASETS))

@@ -1,0 +1,195 @@
+"""HTTP handlers under /mlteams/: thin layers over ``api_core``, ``datasets_catalog`` and
+``tracking_queries``. Every handler requires authentication; jupyter_server's ``APIHandler``
+checks XSRF on every non-GET request that is not token-authenticated."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+
+from server_ext import __version__
+from server_ext.contract import CatalogError, catalog_from_env
+from server_ext.server.api import (
+    BadRequest,
+    notebook_experiment,
+    parse_notebook_path,
+    parse_page,
+    team_summary,
+)
+from server_ext.server.datasets import describe, find, mount_status, snippet
+
+OPENAPI_FILE = Path(__file__).with_name("openapi.yaml")
+
+
+def is_mounted(path: str) -> bool:
+    return os.path.isdir(path) and os.access(path, os.R_OK)
+
+
+class MLTeamsHandler(APIHandler):
+    """Common parts: the extension's settings, JSON errors, blocking calls off the loop."""
+
+    @property
+    def mlteams(self) -> Any:
+        return self.settings["mlteams"]
+
+    def write_json(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(data))
+
+    def fail(self, status: int, message: str) -> None:
+        raise web.HTTPError(status, message, reason=message.split(":")[0][:60])
+
+    def identity(self) -> tuple[str, str]:
+        team, user = self.mlteams.team, self.mlteams.user
+        if not team or not user:
+            self.fail(409, "this server has no team: start it from the hub with a team profile")
+        return team, user
+
+    def tracking_uri(self) -> str:
+        uri = self.mlteams.tracking_uri
+        if not uri:
+            self.fail(409, "MLflow tracking is not configured for this server")
+        return uri
+
+    async def blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except BadRequest as exc:
+            self.fail(400, str(exc))
+        except Exception as exc:
+            self.log.warning("mlteams: MLflow request failed: %s", type(exc).__name__)
+            self.fail(503, "the MLflow tracking server did not answer; try again later")
+
+    def notebook(self) -> str:
+        try:
+            return parse_notebook_path(self.get_query_argument("path", None))
+        except BadRequest as exc:
+            self.fail(400, str(exc))
+            raise
+
+
+class StatusHandler(MLTeamsHandler):
+    """Report that the extension is loaded, and its version."""
+
+    @web.authenticated
+    def get(self) -> None:
+        self.write_json({"extension": "jupyterhub-mlteams", "version": __version__})
+
+
+class ExperimentHandler(MLTeamsHandler):
+    """The current notebook's experiment (GET), created on demand (POST)."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        team, user = self.identity()
+        name = notebook_experiment(team, user, self.notebook())
+        from server_ext.server.tracking_queries import find_experiment
+
+        found = await self.blocking(find_experiment, self.tracking_uri(), name)
+        self.write_json({"name": name, "experiment": found})
+
+    @web.authenticated
+    async def post(self) -> None:
+        team, user = self.identity()
+        path = self.notebook()
+        name = notebook_experiment(team, user, path)
+        from server_ext.server.tracking_queries import ensure_experiment
+
+        tags = {"mlteams.team": team, "mlteams.user": user, "mlteams.notebook_path": path}
+        found = await self.blocking(ensure_experiment, self.tracking_uri(), name, tags)
+        self.write_json({"name": name, "experiment": found}, status=201)
+
+
+class RunsHandler(MLTeamsHandler):
+    """The current notebook's runs, newest first, paginated."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        team, user = self.identity()
+        path = self.notebook()
+        try:
+            page = parse_page(
+                self.get_query_argument("page_size", None),
+                self.get_query_argument("page_token", None),
+                default=self.mlteams.default_page_size,
+                maximum=self.mlteams.max_page_size,
+            )
+        except BadRequest as exc:
+            self.fail(400, str(exc))
+            raise
+        from server_ext.server.tracking_queries import find_experiment, list_runs
+
+        uri = self.tracking_uri()
+        name = notebook_experiment(team, user, path)
+        experiment = await self.blocking(find_experiment, uri, name)
+        if experiment is None:
+            self.write_json({"experiment": name, "runs": [], "next_page_token": None})
+            return
+        result = await self.blocking(list_runs, uri, experiment["experiment_id"], page)
+        self.write_json({"experiment": name, **result})
+
+
+class DatasetsHandler(MLTeamsHandler):
+    """The team's datasets with their mount status."""
+
+    def catalog(self) -> list[Any]:
+        try:
+            return catalog_from_env(os.environ)
+        except CatalogError as exc:
+            self.fail(500, f"the dataset catalog from the hub is unreadable: {exc}")
+            raise
+
+    @web.authenticated
+    def get(self) -> None:
+        entries = self.catalog()
+        self.write_json({"datasets": [describe(e, mount_status(e, is_mounted)) for e in entries]})
+
+
+class DatasetHandler(DatasetsHandler):
+    """One dataset of the team with a ready code snippet."""
+
+    @web.authenticated
+    def get(self, name: str) -> None:
+        entry = find(self.catalog(), name)
+        if entry is None:
+            self.fail(404, f"no dataset {name!r} in your team's catalog")
+            return
+        view = describe(entry, mount_status(entry, is_mounted))
+        self.write_json({**view, "snippet": snippet(entry)})
+
+
+class TeamHandler(MLTeamsHandler):
+    """The user's team, profile and quota as given by the hub."""
+
+    @web.authenticated
+    def get(self) -> None:
+        self.write_json(team_summary(os.environ))
+
+
+class OpenAPIHandler(MLTeamsHandler):
+    """The OpenAPI description of these endpoints."""
+
+    @web.authenticated
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/yaml")
+        self.finish(OPENAPI_FILE.read_text())
+
+
+def default_handlers() -> list[tuple[str, type]]:
+    return [
+        (r"/mlteams/status", StatusHandler),
+        (r"/mlteams/experiment", ExperimentHandler),
+        (r"/mlteams/runs", RunsHandler),
+        (r"/mlteams/datasets", DatasetsHandler),
+        (r"/mlteams/datasets/([^/]+)", DatasetHandler),
+        (r"/mlteams/team", TeamHandler),
+        (r"/mlteams/openapi.yaml", OpenAPIHandler),
+    ]

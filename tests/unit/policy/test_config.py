@@ -1,0 +1,547 @@
+"""The MLTeams configuration schema: a good config, each kind of mistake, all errors at once."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from hub_ext.policy import (
+    ConfigError,
+    QuotaOverride,
+    Toleration,
+    load_config,
+    parse_quota_override,
+)
+from tests.unit.policy.sample import GIB, sample_raw
+
+pytestmark = pytest.mark.unit
+
+Mutation = Callable[[dict[str, Any]], None]
+
+
+def test_sample_config_loads_with_defaults_and_parsed_quantities() -> None:
+    config = load_config(sample_raw())
+    vision = config.teams["vision"]
+    assert vision.namespace == "team-vision"
+    assert config.teams["nlp"].namespace == "ml-nlp"
+    assert vision.quota.gpus == 8 and vision.quota.gpus_per_user == 2
+    assert vision.quota.cpu is None and vision.quota.memory is None
+    assert config.teams["nlp"].quota.cpu == 64_000
+    assert config.teams["nlp"].quota.memory == 256 * GIB
+    assert config.teams["research"].quota.gpus_per_user == 0
+    assert vision.groups == ("/ml/vision", "vision-engineers")
+    assert vision.lead_groups == ("/ml/vision/leads",)
+    assert vision.default_profile == "cpu"
+    assert vision.contact == "#ml-vision"
+    assert vision.promotion.gates["accuracy"] == {"min": 0.9}
+    assert config.namespace_teams == {
+        "team-vision": "vision",
+        "ml-nlp": "nlp",
+        "team-research": "research",
+    }
+
+    gpu = config.profiles["pytorch-1gpu"]
+    assert (gpu.gpus, gpu.gpus_min, gpu.gpus_max, gpu.gpu_choice) == (1, 1, 1, False)
+    assert gpu.cpu == 8000 and gpu.memory == 64 * GIB
+    assert dict(gpu.node_selector) == {"nvidia.com/gpu.product": "A100"}
+    assert gpu.tolerations == (
+        Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule"),
+    )
+    assert gpu.tolerations[0].to_k8s() == {
+        "key": "nvidia.com/gpu",
+        "operator": "Exists",
+        "effect": "NoSchedule",
+    }
+    assert dict(gpu.env) == {"NCCL_DEBUG": "WARN"}
+    assert gpu.queue.enabled is False
+    assert config.profiles["pytorch-2gpu"].display_name == "pytorch-2gpu"
+
+    flex = config.profiles["flex"]
+    assert (flex.gpus, flex.gpus_min, flex.gpus_max, flex.gpu_choice) == (1, 1, 4, True)
+    queued = config.profiles["queued-1gpu"]
+    assert queued.queue.enabled and queued.queue.max_wait_seconds == 600
+    assert config.datasets["imagenet"].credentials_secret == "lake-readonly"
+
+
+def test_config_is_immutable() -> None:
+    config = load_config(sample_raw())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.teams["vision"].quota.gpus = 100  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        config.teams["ghost"] = config.teams["vision"]  # type: ignore[index]
+    with pytest.raises(TypeError):
+        config.profiles["cpu"].env["X"] = "1"  # type: ignore[index]
+
+
+def test_minimal_config() -> None:
+    config = load_config(
+        {
+            "teams": {"a": {"quota": {"gpus": 0}, "profiles": ["cpu"]}},
+            "profiles": {"cpu": {"image": "img"}},
+        }
+    )
+    assert config.teams["a"].namespace == "team-a"
+    assert config.profiles["cpu"].gpus == 0
+    assert dict(config.datasets) == {}
+
+
+def _set(path: str, value: Any) -> Mutation:
+    keys = path.split(".")
+
+    def mutate(raw: dict[str, Any]) -> None:
+        node = raw
+        for key in keys[:-1]:
+            node = node[key]
+        node[keys[-1]] = value
+
+    return mutate
+
+
+def _delete(path: str) -> Mutation:
+    keys = path.split(".")
+
+    def mutate(raw: dict[str, Any]) -> None:
+        node = raw
+        for key in keys[:-1]:
+            node = node[key]
+        del node[keys[-1]]
+
+    return mutate
+
+
+def _rename(path: str, new: str) -> Mutation:
+    keys = path.split(".")
+
+    def mutate(raw: dict[str, Any]) -> None:
+        node = raw
+        for key in keys[:-1]:
+            node = node[key]
+        node[new] = node.pop(keys[-1])
+
+    return mutate
+
+
+BAD_CONFIGS: list[tuple[str, Mutation, str]] = [
+    (
+        "per-user cap not an integer",
+        _set("teams.vision.quota.gpus_per_user", "two"),
+        'MLTeams.teams.vision.quota.gpus_per_user: must be an integer >= 0, got "two"',
+    ),
+    (
+        "negative team gpus",
+        _set("teams.vision.quota.gpus", -1),
+        "MLTeams.teams.vision.quota.gpus: must be an integer >= 0, got -1",
+    ),
+    (
+        "boolean gpus",
+        _set("teams.vision.quota.gpus", True),
+        "MLTeams.teams.vision.quota.gpus: must be an integer >= 0, got true",
+    ),
+    (
+        "float gpus",
+        _set("teams.vision.quota.gpus", 2.5),
+        "MLTeams.teams.vision.quota.gpus: must be an integer >= 0, got 2.5",
+    ),
+    (
+        "absurd gpus",
+        _set("teams.vision.quota.gpus", 10**9),
+        "MLTeams.teams.vision.quota.gpus: must be at most 4096, got 1000000000",
+    ),
+    (
+        "per-user cap above the team's",
+        _set("teams.vision.quota.gpus_per_user", 10),
+        "MLTeams.teams.vision.quota.gpus_per_user: must not exceed the team's gpus (8), got 10",
+    ),
+    (
+        "bad memory quantity",
+        _set("teams.nlp.quota.memory", "256GB"),
+        'MLTeams.teams.nlp.quota.memory: must be a Kubernetes quantity: "256GB" is not a '
+        "Kubernetes quantity",
+    ),
+    (
+        "unknown quota key",
+        _set("teams.vision.quota.gpu", 4),
+        'MLTeams.teams.vision.quota.gpu: unknown key (did you mean "gpus"?)',
+    ),
+    (
+        "missing quota gpus",
+        _delete("teams.vision.quota.gpus"),
+        "MLTeams.teams.vision.quota.gpus: is required",
+    ),
+    (
+        "misspelt team key",
+        _rename("teams.vision.profiles", "profile"),
+        'MLTeams.teams.vision.profile: unknown key (did you mean "profiles"?); allowed keys: ',
+    ),
+    (
+        "misspelt top-level key",
+        _rename("datasets", "dataset"),
+        'MLTeams.dataset: unknown key (did you mean "datasets"?)',
+    ),
+    (
+        "unknown key without a close match",
+        _set("teams.vision.colour", "blue"),
+        "MLTeams.teams.vision.colour: unknown key; allowed keys: display_name, groups",
+    ),
+    (
+        "missing quota",
+        _delete("teams.vision.quota"),
+        "MLTeams.teams.vision.quota: is required",
+    ),
+    (
+        "missing profiles",
+        _delete("teams.vision.profiles"),
+        "MLTeams.teams.vision.profiles: is required",
+    ),
+    (
+        "empty profiles",
+        _set("teams.vision.profiles", []),
+        "MLTeams.teams.vision.profiles: must list at least one profile",
+    ),
+    (
+        "profile listed twice",
+        _set("teams.vision.profiles", ["cpu", "cpu"]),
+        'MLTeams.teams.vision.profiles[1]: "cpu" is listed twice',
+    ),
+    (
+        "undeclared profile",
+        _set("teams.vision.profiles", ["cpu", "pytorch-8gpu"]),
+        'MLTeams.teams.vision.profiles[1]: profile "pytorch-8gpu" is not declared under '
+        'MLTeams.profiles (did you mean "pytorch-2gpu"?)',
+    ),
+    (
+        "undeclared dataset",
+        _set("teams.vision.datasets", ["coco"]),
+        'MLTeams.teams.vision.datasets[0]: dataset "coco" is not declared under '
+        "MLTeams.datasets; declared: imagenet",
+    ),
+    (
+        "profile needs more GPUs than the team allows per user",
+        _set("teams.vision.profiles", ["cpu", "queued-4gpu"]),
+        'MLTeams.teams.vision.profiles[1]: profile "queued-4gpu" needs 4 GPUs but team vision '
+        "allows at most 2 per user",
+    ),
+    (
+        "profile needs more CPU than the team quota",
+        _set("teams.research.quota.cpu", "1"),
+        'MLTeams.teams.research.profiles[0]: profile "cpu" needs 2 CPUs but team research\'s '
+        "quota is 1 CPU",
+    ),
+    (
+        "duplicate namespace",
+        _set("teams.nlp.namespace", "team-vision"),
+        'MLTeams.teams.nlp.namespace: namespace "team-vision" is already used by team vision',
+    ),
+    (
+        "namespace not a DNS label",
+        _set("teams.vision.namespace", "Team_Vision"),
+        "MLTeams.teams.vision.namespace: namespace must be a DNS-1123 label",
+    ),
+    (
+        "reserved namespace",
+        _set("teams.vision.namespace", "kube-system"),
+        'MLTeams.teams.vision.namespace: "kube-system" is reserved by Kubernetes',
+    ),
+    (
+        "team name not a DNS label",
+        _rename("teams.vision", "Vision Team"),
+        'MLTeams.teams["Vision Team"]: team name must be a DNS-1123 label',
+    ),
+    (
+        "team name too long for the default namespace",
+        _rename("teams.research", "r" * 60),
+        f"MLTeams.teams.{'r' * 60}.namespace: the default namespace",
+    ),
+    (
+        "groups not a list",
+        _set("teams.vision.groups", "/ml/vision"),
+        'MLTeams.teams.vision.groups: must be a list, got "/ml/vision"',
+    ),
+    (
+        "group not a string",
+        _set("teams.vision.lead_groups", [42]),
+        "MLTeams.teams.vision.lead_groups[0]: must be a string, got 42",
+    ),
+    (
+        "promotion high_stakes not a boolean",
+        _set("teams.vision.promotion.high_stakes", "no"),
+        'MLTeams.teams.vision.promotion.high_stakes: must be true or false, got "no"',
+    ),
+    (
+        "promotion gate not a mapping",
+        _set("teams.vision.promotion.gates", {"accuracy": 0.9}),
+        "MLTeams.teams.vision.promotion.gates.accuracy: must be a mapping, got 0.9",
+    ),
+    (
+        "profile without image",
+        _delete("profiles.cpu.image"),
+        "MLTeams.profiles.cpu.image: is required",
+    ),
+    (
+        "image with spaces",
+        _set("profiles.cpu.image", "mlteams/cpu:1 --privileged"),
+        "MLTeams.profiles.cpu.image: must not contain spaces",
+    ),
+    (
+        "profile gpus negative",
+        _set("profiles.pytorch-1gpu.gpus", -1),
+        "MLTeams.profiles.pytorch-1gpu.gpus: must be an integer >= 0, got -1",
+    ),
+    (
+        "gpu range upside down",
+        _set("profiles.flex.gpus", {"min": 3, "max": 1}),
+        "MLTeams.profiles.flex.gpus.max: must be >= min (3), got 1",
+    ),
+    (
+        "gpu range default outside",
+        _set("profiles.flex.gpus", {"min": 1, "max": 2, "default": 4}),
+        "MLTeams.profiles.flex.gpus.default: must be between min (1) and max (2), got 4",
+    ),
+    (
+        "profile cpu not a quantity",
+        _set("profiles.cpu.cpu", "two"),
+        'MLTeams.profiles.cpu.cpu: must be a Kubernetes quantity: "two" is not a Kubernetes',
+    ),
+    (
+        "misspelt profile key",
+        _set("profiles.cpu.nodeSelector", {}),
+        'MLTeams.profiles.cpu.nodeSelector: unknown key (did you mean "node_selector"?)',
+    ),
+    (
+        "node selector value not a string",
+        _set("profiles.pytorch-1gpu.node_selector", {"gpu": True}),
+        "MLTeams.profiles.pytorch-1gpu.node_selector.gpu: must be a string (quote it in YAML), "
+        "got true",
+    ),
+    (
+        "node selector key invalid",
+        _set("profiles.pytorch-1gpu.node_selector", {"bad key!": "x"}),
+        'MLTeams.profiles.pytorch-1gpu.node_selector["bad key!"]: is not a valid Kubernetes '
+        "label key",
+    ),
+    (
+        "toleration operator",
+        _set("profiles.pytorch-1gpu.tolerations", [{"key": "gpu", "operator": "Maybe"}]),
+        "MLTeams.profiles.pytorch-1gpu.tolerations[0].operator: must be one of Equal, Exists, "
+        'got "Maybe"',
+    ),
+    (
+        "toleration effect misspelt",
+        _set(
+            "profiles.pytorch-1gpu.tolerations",
+            [{"key": "gpu", "operator": "Exists", "effect": "NoSchedul"}],
+        ),
+        "MLTeams.profiles.pytorch-1gpu.tolerations[0].effect: must be one of NoSchedule, "
+        'PreferNoSchedule, NoExecute, got "NoSchedul" (did you mean "NoSchedule"?)',
+    ),
+    (
+        "toleration value with Exists",
+        _set(
+            "profiles.pytorch-1gpu.tolerations",
+            [{"key": "gpu", "operator": "Exists", "value": "x"}],
+        ),
+        "MLTeams.profiles.pytorch-1gpu.tolerations[0].value: must not be set when operator is "
+        "Exists",
+    ),
+    (
+        "toleration seconds without NoExecute",
+        _set(
+            "profiles.pytorch-1gpu.tolerations",
+            [{"key": "gpu", "value": "x", "effect": "NoSchedule", "tolerationSeconds": 30}],
+        ),
+        "MLTeams.profiles.pytorch-1gpu.tolerations[0].tolerationSeconds: only applies when "
+        "effect is NoExecute",
+    ),
+    (
+        "toleration without key",
+        _set("profiles.pytorch-1gpu.tolerations", [{"value": "x"}]),
+        "MLTeams.profiles.pytorch-1gpu.tolerations[0].key: is required unless operator is Exists",
+    ),
+    (
+        "toleration unknown key",
+        _set(
+            "profiles.pytorch-1gpu.tolerations",
+            [{"key": "gpu", "operator": "Exists", "toleration_seconds": 5}],
+        ),
+        "MLTeams.profiles.pytorch-1gpu.tolerations[0].toleration_seconds: unknown key "
+        '(did you mean "tolerationSeconds"?)',
+    ),
+    (
+        "toleration not a mapping",
+        _set("profiles.pytorch-1gpu.tolerations", ["gpu"]),
+        'MLTeams.profiles.pytorch-1gpu.tolerations[0]: must be a mapping, got "gpu"',
+    ),
+    (
+        "env name invalid",
+        _set("profiles.cpu.env", {"1FOO": "x"}),
+        "MLTeams.profiles.cpu.env.1FOO: is not a valid environment variable name",
+    ),
+    (
+        "env name reserved",
+        _set("profiles.cpu.env", {"JUPYTERHUB_API_TOKEN": "x"}),
+        "MLTeams.profiles.cpu.env.JUPYTERHUB_API_TOKEN: names starting with JUPYTERHUB_ or "
+        "MLTEAMS_ are set by the hub",
+    ),
+    (
+        "env value not a string",
+        _set("profiles.cpu.env", {"THREADS": 4}),
+        "MLTeams.profiles.cpu.env.THREADS: must be a string (quote it in YAML), got 4",
+    ),
+    (
+        "queue wait zero",
+        _set("profiles.queued-1gpu.queue.max_wait_seconds", 0),
+        "MLTeams.profiles.queued-1gpu.queue.max_wait_seconds: must be an integer >= 1, got 0",
+    ),
+    (
+        "queue enabled not a boolean",
+        _set("profiles.queued-1gpu.queue.enabled", "yes"),
+        'MLTeams.profiles.queued-1gpu.queue.enabled: must be true or false, got "yes"',
+    ),
+    (
+        "queue misspelt key",
+        _set("profiles.queued-1gpu.queue", {"enabled": True, "max_wait": 60}),
+        "MLTeams.profiles.queued-1gpu.queue.max_wait: unknown key (did you mean "
+        '"max_wait_seconds"?)',
+    ),
+    (
+        "display name with a newline",
+        _set("profiles.cpu.display_name", "CPU\nonly"),
+        "MLTeams.profiles.cpu.display_name: must not contain control characters",
+    ),
+    (
+        "dataset without uri",
+        _delete("datasets.imagenet.uri"),
+        "MLTeams.datasets.imagenet.uri: is required",
+    ),
+    (
+        "dataset uri not a uri",
+        _set("datasets.imagenet.uri", "lake/imagenet"),
+        "MLTeams.datasets.imagenet.uri: must be a URI such as s3://bucket/path/",
+    ),
+    (
+        "dataset secret name invalid",
+        _set("datasets.imagenet.credentials_secret", "Lake Secret"),
+        "MLTeams.datasets.imagenet.credentials_secret: must be a Kubernetes Secret name, got "
+        '"Lake Secret"',
+    ),
+    (
+        "dataset volume not a mapping",
+        _set("datasets.imagenet.volume", "pvc"),
+        'MLTeams.datasets.imagenet.volume: must be a mapping, got "pvc"',
+    ),
+    (
+        "teams not a mapping",
+        _set("teams", ["vision"]),
+        'MLTeams.teams: must be a mapping, got ["vision"]',
+    ),
+    (
+        "team not a mapping",
+        _set("teams.vision", None),
+        "MLTeams.teams.vision: must be a mapping, got null",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [pytest.param(mutate, expected, id=name) for name, mutate, expected in BAD_CONFIGS],
+)
+def test_bad_config_names_the_key_path_and_why(mutate: Mutation, expected: str) -> None:
+    raw = sample_raw()
+    mutate(raw)
+    with pytest.raises(ConfigError) as info:
+        load_config(raw)
+    messages = [str(problem) for problem in info.value.problems]
+    assert any(message.startswith(expected) for message in messages), messages
+    assert expected in str(info.value)
+
+
+@pytest.mark.parametrize("raw", [None, [], "teams: {}", 42])
+def test_root_must_be_a_mapping(raw: Any) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(raw)
+    assert str(info.value.problems[0]).startswith("MLTeams: must be a mapping")
+
+
+def test_root_name_is_configurable() -> None:
+    raw = sample_raw()
+    raw["teams"]["vision"]["quota"]["gpus"] = "eight"
+    with pytest.raises(ConfigError) as info:
+        load_config(raw, root="c.MLTeams")
+    assert info.value.problems[0].path == "c.MLTeams.teams.vision.quota.gpus"
+
+
+def test_all_problems_are_collected_in_one_error() -> None:
+    raw = sample_raw()
+    raw["teams"]["vision"]["quota"]["gpus_per_user"] = "two"
+    raw["teams"]["nlp"]["namespace"] = "team-vision"
+    raw["teams"]["research"]["profile"] = ["cpu"]
+    raw["profiles"]["cpu"]["memory"] = "8GB"
+    raw["profiles"]["pytorch-1gpu"]["tolerations"][0]["effect"] = "Never"
+    raw["datasets"]["imagenet"]["credentials_secret"] = "BAD"
+    with pytest.raises(ConfigError) as info:
+        load_config(raw)
+    paths = [problem.path for problem in info.value.problems]
+    assert sorted(paths) == sorted(
+        [
+            "MLTeams.teams.vision.quota.gpus_per_user",
+            "MLTeams.teams.nlp.namespace",
+            "MLTeams.teams.research.profile",
+            "MLTeams.profiles.cpu.memory",
+            "MLTeams.profiles.pytorch-1gpu.tolerations[0].effect",
+            "MLTeams.datasets.imagenet.credentials_secret",
+        ]
+    )
+    text = str(info.value)
+    assert text.startswith("invalid MLTeams configuration (6 problems):\n  - ")
+    assert text.count("\n  - ") == 6
+
+
+def test_a_bad_quota_does_not_cascade_into_profile_errors() -> None:
+    raw = sample_raw()
+    raw["teams"]["vision"]["quota"]["gpus_per_user"] = "two"
+    with pytest.raises(ConfigError) as info:
+        load_config(raw)
+    assert [problem.path for problem in info.value.problems] == [
+        "MLTeams.teams.vision.quota.gpus_per_user"
+    ]
+
+
+def test_config_error_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match=r"MLTeams\.teams: is required"):
+        load_config({"profiles": {}})
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({}, QuotaOverride()),
+        ({"gpus": 4}, QuotaOverride(gpus=4)),
+        ({"gpus": 4, "gpus_per_user": 1}, QuotaOverride(gpus=4, gpus_per_user=1)),
+        ({"cpu": "32", "memory": "1Gi"}, QuotaOverride(cpu=32_000, memory=GIB)),
+        ({"gpus": None}, QuotaOverride()),
+    ],
+)
+def test_parse_quota_override(raw: dict[str, Any], expected: QuotaOverride) -> None:
+    assert parse_quota_override(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"gpus": -2}, "quota_override.gpus: must be an integer >= 0, got -2"),
+        ({"gpus": "4"}, 'quota_override.gpus: must be an integer >= 0, got "4"'),
+        ({"gpus": 2, "gpus_per_user": 3}, "quota_override.gpus_per_user: must not exceed gpus"),
+        ({"gpu": 2}, 'quota_override.gpu: unknown key (did you mean "gpus"?)'),
+        ({"memory": "lots"}, "quota_override.memory: must be a Kubernetes quantity"),
+        ([], "quota_override: must be a mapping"),
+    ],
+)
+def test_bad_quota_override(raw: Any, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_quota_override(raw)
+    assert str(info.value.problems[0]).startswith(expected)
+    assert str(info.value).startswith("invalid quota override (1 problem)")
