@@ -84,7 +84,7 @@ class TeamOAuthenticator(GenericOAuthenticator):
         be a list of names, a list of objects with `path`, `name`, `displayName`, `email`, `id`
         or `value`, or one name.""",
     )
-    group_rules = List(
+    group_rules: List[Any] = List(
         config=True,
         help="""Extra mapping rules, after the `groups` and `lead_groups` of each team under
         `MLTeams.teams`: a list of `{glob: "okta-ml-vision-*", team: vision}` or

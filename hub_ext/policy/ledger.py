@@ -14,7 +14,10 @@ from typing import Any, Protocol
 
 from hub_ext.policy.config import Quota, QuotaOverride, Team
 from hub_ext.policy.quantities import QuantityError, parse_cpu, parse_memory
-from server_ext.contract import PROFILE_LABEL, SERVER_ANNOTATION, TEAM_LABEL, USER_ANNOTATION
+from server_ext.contract import PROFILE_LABEL as PROFILE_LABEL
+from server_ext.contract import SERVER_ANNOTATION as SERVER_ANNOTATION
+from server_ext.contract import TEAM_LABEL as TEAM_LABEL
+from server_ext.contract import USER_ANNOTATION as USER_ANNOTATION
 
 GPU_RESOURCE = "nvidia.com/gpu"
 HUB_USER_ANNOTATION = "hub.jupyter.org/username"
@@ -462,7 +465,7 @@ class MirroredPods(dict[str, Any]):
         for key in list(self):
             del self[key]
 
-    def __ior__(self, other: Any) -> MirroredPods:  # type: ignore[override]
+    def __ior__(self, other: Any) -> MirroredPods:  # type: ignore[override,misc]
         self.update(other)
         return self
 

@@ -176,28 +176,31 @@ def _name(value: Any, field: str) -> str | None:
     return value
 
 
-def _gpus(value: Any, profile: Profile) -> int | None:
-    value = _single(value, "gpus")
-    if value is None or value == "":
+def _gpus(raw: Any, profile: Profile) -> int | None:
+    given = _single(raw, "gpus")
+    if given is None or given == "":
         return None
-    if isinstance(value, bool) or not isinstance(value, int | str):
+    if isinstance(given, bool) or not isinstance(given, int | str):
         raise UserOptionsError(
-            f"Option gpus must be a whole number, got {excerpt(value)}.", field="gpus"
+            f"Option gpus must be a whole number, got {excerpt(given)}.", field="gpus"
         )
-    if isinstance(value, str):
-        text = value
+    value: int
+    if isinstance(given, int):
+        value = given
+    else:
+        text = given
         if text.startswith("-") and text[1:].isascii() and text[1:].isdigit():
             raise UserOptionsError(
-                f"Option gpus must not be negative, got {excerpt(value, 12)}.", field="gpus"
+                f"Option gpus must not be negative, got {excerpt(given, 12)}.", field="gpus"
             )
         if not text.isascii() or not text.isdigit():
             raise UserOptionsError(
-                f"Option gpus must be a whole number of GPUs, got {excerpt(value)}.",
+                f"Option gpus must be a whole number of GPUs, got {excerpt(given)}.",
                 field="gpus",
             )
         if len(text) > _MAX_GPU_DIGITS:
             raise UserOptionsError(
-                f"Option gpus is far too large: {excerpt(value, 12)}.", field="gpus"
+                f"Option gpus is far too large: {excerpt(given, 12)}.", field="gpus"
             )
         value = int(text)
     if value < 0:

@@ -295,7 +295,7 @@ def describe_subject(user: str) -> str:
 
 
 def _status(exc: ApiException) -> dict[str, Any]:
-    body = exc.body
+    body: Any = exc.body
     if isinstance(body, bytes):
         body = body.decode("utf-8", "replace")
     if not isinstance(body, str):
@@ -398,12 +398,14 @@ def _same_quantity(key: str, have: str, want: str) -> bool:
 
 
 async def _may_create_pods(api_client: client.ApiClient, namespace: str) -> bool:
-    review = {
-        "apiVersion": "authorization.k8s.io/v1",
-        "kind": "SelfSubjectAccessReview",
-        "spec": {
-            "resourceAttributes": {"namespace": namespace, "verb": "create", "resource": "pods"}
-        },
-    }
+    review = client.V1SelfSubjectAccessReview(
+        api_version="authorization.k8s.io/v1",
+        kind="SelfSubjectAccessReview",
+        spec=client.V1SelfSubjectAccessReviewSpec(
+            resource_attributes=client.V1ResourceAttributes(
+                namespace=namespace, verb="create", resource="pods"
+            )
+        ),
+    )
     answer = await client.AuthorizationV1Api(api_client).create_self_subject_access_review(review)
     return bool(answer.status and answer.status.allowed)

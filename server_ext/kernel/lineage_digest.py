@@ -70,7 +70,7 @@ def _walk(root: str) -> Iterator[tuple[str, os.stat_result]]:
 
 
 def _folder_digest(root: str, max_entries: int) -> Digest | None:
-    rows = []
+    rows: list[tuple[str, int, int]] = []
     for rel, info in _walk(root):
         if len(rows) == max_entries:
             return None
