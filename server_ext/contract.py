@@ -93,10 +93,6 @@ def experiment_name(team: str, user: str, notebook_path: str) -> str:
     return f"{EXPERIMENT_PREFIX}/{_component(team)}/{_component(user)}/{tail}"
 
 
-def team_prefix(team: str) -> str:
-    """The common prefix of the experiments of ``team``."""
-    return f"{EXPERIMENT_PREFIX}/{_component(team)}/"
-
 # -- the dataset catalog -----------------------------------------------------------------------
 
 class CatalogError(ValueError):

@@ -19,10 +19,6 @@ VOLUME_PREFIX = "mlteams-ds-"
 READ_ONLY_SOURCES = ("persistentVolumeClaim", "csi")
 
 
-class DatasetAccessError(PermissionError):
-    """A dataset that the team may not use was asked for."""
-
-
 @dataclass(frozen=True)
 class DatasetPodParts:
     volumes: list[dict[str, Any]]
@@ -34,13 +30,6 @@ class DatasetPodParts:
 def team_datasets(config: MLTeamsConfig, team: str) -> list[Dataset]:
     """The catalog entries ``team`` lists, in its order."""
     return [config.datasets[name] for name in config.teams[team].datasets]
-
-
-def dataset_for_team(config: MLTeamsConfig, team: str, name: str) -> Dataset:
-    """``name`` if ``team`` may use it; refuses datasets of other teams and unknown ones alike."""
-    if name not in config.teams[team].datasets:
-        raise DatasetAccessError(f"team {team} has no dataset {name!r}")
-    return config.datasets[name]
 
 
 def volume_name(dataset: str) -> str:

@@ -315,17 +315,6 @@ class Ledger:
     def reservations(self) -> list[Reservation]:
         return list(self._reservations.values())
 
-    def stale_reservations(self, now: float, max_age: float) -> list[Reservation]:
-        """Reservations older than ``max_age`` seconds whose server has no active pod."""
-        return [
-            reservation
-            for reservation in self._reservations.values()
-            if now - reservation.created_at > max_age
-            and not any(
-                pod.active for pod in self._server_pods.get(reservation.server, {}).values()
-            )
-        ]
-
     # -- quotas -----------------------------------------------------------------------------------
 
     def set_quota_override(self, team: str, override: QuotaOverride | None) -> None:

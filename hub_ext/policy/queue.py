@@ -164,10 +164,6 @@ class SpawnQueue:
                     result.drop.append((entry, decision))
         return result
 
-    def next_admissible(self, config: MLTeamsConfig, ledger: LedgerView) -> list[QueuedSpawn]:
-        """The queued spawns that may start now, in order (see ``scan``)."""
-        return [entry for entry, _ in self.scan(config, ledger).admit]
-
     def take_admissible(self, config: MLTeamsConfig, ledger: Ledger, *, now: float) -> QueueScan:
         """``scan``, then reserve for each admitted spawn and remove admitted and dropped ones.
 

@@ -244,15 +244,6 @@ def test_replace_pods_resynchronises() -> None:
     assert ledger.user_usage("vision", "ada") == Usage()
 
 
-def test_stale_reservations() -> None:
-    ledger = Ledger.from_pods([pod("vision", "ada", 1)])
-    ledger.reserve(Reservation("ada/", "vision", "ada", "pytorch-1gpu", 1, created_at=0.0))
-    ledger.reserve(Reservation("bob/", "vision", "bob", "pytorch-1gpu", 1, created_at=0.0))
-    ledger.reserve(Reservation("cy/", "vision", "cy", "pytorch-1gpu", 1, created_at=250.0))
-    stale = ledger.stale_reservations(now=300.0, max_age=120.0)
-    assert [r.server for r in stale] == ["bob/"], "ada's is covered by a pod, cy's is recent"
-
-
 @pytest.mark.parametrize(
     ("override", "gpus", "per_user"),
     [

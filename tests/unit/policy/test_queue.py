@@ -145,14 +145,14 @@ def test_expired_message() -> None:
         ),
     ],
 )
-def test_next_admissible_is_strictly_fifo(
+def test_scan_admits_strictly_in_order(
     held: int, line: list[tuple[str, str]], starts: list[str]
 ) -> None:
     queue = SpawnQueue()
     fill(queue, *line)
     ledger = ledger_with(("nlp", "holder", held)) if held else Ledger()
-    assert [entry.server for entry in queue.next_admissible(CONFIG, ledger)] == starts
-    assert len(queue) == len(line), "next_admissible changes nothing"
+    assert [entry.server for entry, _ in queue.scan(CONFIG, ledger).admit] == starts
+    assert len(queue) == len(line), "a scan changes nothing"
 
 
 def test_one_users_entries_respect_the_per_user_cap_within_a_scan() -> None:
@@ -199,7 +199,7 @@ def test_teams_are_independent() -> None:
     assert vision_wait.queued
     queue.enqueue(config, vision_wait, now=1.0)
     ledger = ledger_with(("nlp", "holder", 1), *(("vision", f"v{i}", 2) for i in range(3)))
-    assert [entry.server for entry in queue.next_admissible(config, ledger)] == ["bob/"]
+    assert [entry.server for entry, _ in queue.scan(config, ledger).admit] == ["bob/"]
     assert queue.ahead_of("nlp", "bob/") == 1
     assert queue.ahead_of("vision", "bob/") == 0
 
