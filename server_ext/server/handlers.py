@@ -1,4 +1,4 @@
-"""HTTP handlers under /mlteams/: thin layers over ``api_core``, ``datasets_catalog`` and
+"""HTTP handlers under /mlteams/: thin layers over ``api``, ``datasets`` and
 ``tracking_queries``. Every handler requires authentication; jupyter_server's ``APIHandler``
 checks XSRF on every non-GET request that is not token-authenticated."""
 
