@@ -1,28 +1,65 @@
 """The spawn form: the profiles each of the user's teams may use, with live availability.
 
-Pure rendering from policy results to HTML (everything user- or admin-provided is escaped).
-A profile that would exceed a quota is shown disabled with the reason; one that would wait in
-the team's queue says so. A user in several teams picks the team with the profile: each radio
-button's value is ``<team>/<profile>``, which ``choice_to_options`` turns back into the
-``team`` and ``profile`` options the REST API takes directly.
+The HTML comes from the Jinja template ``templates/mlteams_form.html``, rendered with autoescape
+on, so team names, display names, descriptions and messages are escaped by Jinja. A profile that
+would exceed a quota is shown disabled with the reason; one that would wait in the team's queue
+says so. A user in several teams picks the team with the profile: each radio button's value is
+``<team>/<profile>``, which ``choice_to_options`` turns back into the ``team`` and ``profile``
+options the REST API takes directly.
+
+Admins override the template the way KubeSpawner's own profile form is overridden: a file named
+``mlteams_form.html`` in one of ``KubeSpawner.additional_profile_form_template_paths`` (searched
+before the packaged template), or the template's text in ``KubeSpawner.profile_form_template``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from html import escape
+from functools import lru_cache
 from typing import Any
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, Template
 
 from hub_ext.policy import ProfileChoice, Team
 
 CHOICE_FIELD = "choice"
+FORM_TEMPLATE = "mlteams_form.html"
 
 
 @dataclass(frozen=True)
 class TeamSection:
     team: Team
     choices: Sequence[ProfileChoice]
+
+
+@dataclass(frozen=True)
+class FormTemplate:
+    """Where the form's template comes from: KubeSpawner's two template settings."""
+
+    paths: tuple[str, ...] = ()
+    source: str = ""
+
+    def get(self) -> Template:
+        if self.source:
+            return _from_source(self.paths, self.source)
+        return _environment(self.paths).get_template(FORM_TEMPLATE)
+
+
+@lru_cache(maxsize=8)
+def _environment(paths: tuple[str, ...]) -> Environment:
+    loader = ChoiceLoader(
+        [FileSystemLoader(list(paths)), PackageLoader("hub_ext.spawner", "templates")]
+    )
+    return Environment(loader=loader, autoescape=True)
+
+
+@lru_cache(maxsize=8)
+def _from_source(paths: tuple[str, ...], source: str) -> Template:
+    return _environment(paths).from_string(source)
+
+
+PACKAGED = FormTemplate()
 
 
 def choice_to_options(formdata: Mapping[str, Any]) -> dict[str, Any]:
@@ -41,68 +78,41 @@ def choice_to_options(formdata: Mapping[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _choice_html(team: Team, choice: ProfileChoice, checked: bool) -> str:
-    profile = choice.profile
-    value = escape(f"{team.name}/{profile.name}", quote=True)
-    ident = escape(f"mlteams-{team.name}-{profile.name}", quote=True)
-    state = []
-    if not choice.enabled:
-        state.append("disabled")
-    elif checked:
-        state.append("checked")
-    notes = [f'<span class="mlteams-availability">{escape(choice.availability)}</span>']
-    if choice.disabled_reason:
-        notes.append(
-            f'<span class="mlteams-reason text-danger">{escape(choice.disabled_reason)}</span>'
-        )
-    elif choice.note:
-        notes.append(f'<span class="mlteams-queue text-warning">{escape(choice.note)}</span>')
-    description = f"<div>{escape(profile.description)}</div>" if profile.description else ""
-    css = "mlteams-profile" + ("" if choice.enabled else " mlteams-disabled text-muted")
-    return (
-        f'<div class="radio {css}" data-profile="{escape(profile.name, quote=True)}">'
-        f'<label for="{ident}">'
-        f'<input type="radio" name="{CHOICE_FIELD}" id="{ident}" value="{value}" {" ".join(state)}>'
-        f" <strong>{escape(profile.display_name)}</strong>"
-        f"{description}<div>{' '.join(notes)}</div></label></div>"
-    )
+def default_choice(sections: Sequence[TeamSection]) -> str | None:
+    """``team/profile`` checked when the form opens: the first selectable team default, else
+    the first selectable profile."""
+    enabled = [(s.team.name, c) for s in sections for c in s.choices if c.enabled]
+    for team, choice in enabled:
+        if choice.is_default:
+            return f"{team}/{choice.profile.name}"
+    if enabled:
+        team, choice = enabled[0]
+        return f"{team}/{choice.profile.name}"
+    return None
 
 
-def render_form(sections: Sequence[TeamSection], *, message: str | None = None) -> str:
+def render_form(
+    sections: Sequence[TeamSection],
+    *,
+    message: str | None = None,
+    template: FormTemplate = PACKAGED,
+) -> str:
     """The form body JupyterHub wraps in its spawn page."""
-    parts = ['<div class="mlteams-spawn-form">']
-    if message:
-        parts.append(f'<div class="alert alert-info mlteams-message">{escape(message)}</div>')
-    first_enabled = next(
-        (
-            (s.team.name, c.profile.name)
-            for s in sections
-            for c in s.choices
-            if c.enabled and c.is_default
-        ),
-        next(
-            ((s.team.name, c.profile.name) for s in sections for c in s.choices if c.enabled), None
-        ),
+    return template.get().render(
+        sections=sections,
+        selected=default_choice(sections),
+        message=message,
+        no_team_message=None,
+        choice_field=CHOICE_FIELD,
     )
-    for section in sections:
-        team = section.team
-        parts.append(
-            f'<fieldset class="mlteams-team" data-team="{escape(team.name, quote=True)}">'
-            f"<legend>Team {escape(team.display_name)}</legend>"
-        )
-        for choice in section.choices:
-            checked = first_enabled == (team.name, choice.profile.name)
-            parts.append(_choice_html(team, choice, checked))
-        parts.append("</fieldset>")
-    parts.append("</div>")
-    return "\n".join(parts)
 
 
-def render_no_team(message: str) -> str:
+def render_no_team(message: str, *, template: FormTemplate = PACKAGED) -> str:
     """Shown instead of profiles to a user who belongs to no team: whom to ask, and nothing else."""
-    return (
-        '<div class="mlteams-spawn-form mlteams-no-team">'
-        f'<div class="alert alert-warning">{escape(message)}</div>'
-        '<script>document.querySelectorAll("#spawn_form input[type=submit]")'
-        ".forEach(function (b) { b.disabled = true; });</script></div>"
+    return template.get().render(
+        sections=[],
+        selected=None,
+        message=None,
+        no_team_message=message,
+        choice_field=CHOICE_FIELD,
     )

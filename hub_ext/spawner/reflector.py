@@ -23,6 +23,7 @@ class LedgerPodReflector(PodReflector):
     """``PodReflector`` whose ``resources`` mirror into ``ledger``."""
 
     ledger: ClassVar[Ledger | None] = None
+    label_selector: str
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -23,7 +23,7 @@ def refusal(message: str, *, status: int, reason: str) -> web.HTTPError:
     if SpawnException is not None:
         return SpawnException(message, reason=reason, status_code=status)
     error = web.HTTPError(status, log_message=message)
-    error.jupyterhub_message = message
+    error.jupyterhub_message = message  # type: ignore[attr-defined]  # read by JupyterHub
     return error
 
 

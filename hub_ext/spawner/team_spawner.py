@@ -13,6 +13,17 @@ ledger and the request. This class only connects them to KubeSpawner:
 * the pod goes to the team's namespace with the profile's image, GPUs, resources, node selector,
   tolerations and labels; the namespace's ResourceQuota is the backstop, and its refusal is
   turned into the same clear message.
+
+One spawn, in the order JupyterHub and KubeSpawner call it:
+
+1. ``start()`` (JupyterHub, once per spawn): the options are validated, once; a queueing
+   profile's maximum wait is added to ``start_timeout``, which JupyterHub reads right after
+   ``start()`` returns. KubeSpawner's ``start()`` runs ``_start()`` as a task.
+2. ``load_user_options()`` (KubeSpawner's ``_start()``, once, first): the team and profile are
+   applied to the spawner's settings, then the spawn is admitted against the ledger (and the
+   resources reserved), queued, or refused.
+3. The rest of KubeSpawner's ``_start()``: reflectors, manifest, pod creation. A failure releases
+   the reservation; a ResourceQuota refusal becomes the hub's own message.
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from typing import Any, ClassVar
 
 from kubernetes_asyncio.client.rest import ApiException
@@ -46,22 +58,43 @@ from hub_ext.policy.notebook_pod import merge_volumes, notebook_pod_parts
 from hub_ext.policy.pod_settings import literal, pod_settings
 from hub_ext.provisioning.startup import cluster_prepared
 from hub_ext.settings import MLTeams, MLTeamsTracking
-from hub_ext.spawner.form import TeamSection, choice_to_options, render_form, render_no_team
+from hub_ext.spawner.form import (
+    FormTemplate,
+    TeamSection,
+    choice_to_options,
+    render_form,
+    render_no_team,
+)
 from hub_ext.spawner.hub_state import TeamState
 from hub_ext.spawner.refusals import forgive_failure, refusal
 
 MERGED_SETTINGS = ("environment", "extra_labels", "extra_annotations")
+# the spawner whose _start() the current task runs in (tasks it creates inherit it)
+_STARTING: ContextVar[TeamKubeSpawner | None] = ContextVar("mlteams_starting", default=None)
 QUEUE_ENDED = "queue-ended"
+INVALID_OPTIONS = "invalid_options"
 
 
 class TeamKubeSpawner(KubeSpawner):
     """KubeSpawner that places each server in its team's namespace under the team's quota."""
 
+    # KubeSpawner traits this class sets, typed for mypy (which cannot infer them upstream)
+    start_timeout: int
+    volumes: list[dict[str, Any]]
+    volume_mounts: list[dict[str, Any]]
+
     _team_states: ClassVar[dict[int, tuple[Any, TeamState]]] = {}
-    _base_start_timeout: int | None = None
     _state: TeamState | None = None
-    _validated: tuple[Any, SpawnOptions] | None = None
-    _applied: SpawnOptions | None = None
+    # the options of the spawn that start() began: validated, or why they were refused
+    _checked: SpawnOptions | UserOptionsError | None = None
+    # the options applied by the latest spawn (read by the ResourceQuota message)
+    _team_options: SpawnOptions | None = None
+    # per merged dict setting: the keys this spawner set, and the values they replaced
+    _merged: dict[str, tuple[frozenset[str], dict[str, Any]]] | None = None
+    # (configured start_timeout, the extended value this spawner set)
+    _timeouts: tuple[int, int] | None = None
+    # from start() until the spawn is admitted, refused or has left the queue
+    _deciding: bool = False
 
     # -- shared state ------------------------------------------------------------------------
 
@@ -125,22 +158,44 @@ class TeamKubeSpawner(KubeSpawner):
             replace=replace,
         )
 
-    # -- the form and user_options -------------------------------------------------------------
+    async def _ledger_loaded(self) -> None:
+        """Wait until the pod reflector, which fills the ledger, has listed the pods once.
+
+        KubeSpawner starts the reflector in ``_start()`` only after ``load_user_options()``,
+        where admission reads the ledger: the hub's first spawn (or form) starts it here, and
+        later ones find it loaded.
+        """
+        reflector = self.pod_reflector
+        if reflector is None or not reflector.first_load_future.done():
+            await self._start_watching_pods()
+
+    # -- the form --------------------------------------------------------------------------------
 
     @default("options_form")
     def _team_options_form(self) -> Any:
         return self.render_team_form
 
+    @default("options_from_form")
+    def _team_options_from_form(self) -> Any:
+        return self.team_options_from_form
+
+    def form_template(self) -> FormTemplate:
+        """The form's template, found as KubeSpawner finds its profile form's."""
+        return FormTemplate(
+            paths=tuple(self.additional_profile_form_template_paths),
+            source=self.profile_form_template,
+        )
+
     async def render_team_form(self, spawner: KubeSpawner) -> str:
         state = self.team_state
-        await self._start_watching_pods()
+        await self._ledger_loaded()
         groups = self._group_names()
         memberships = user_teams(state.config, groups)
         if not memberships:
             try:
                 choose_team(state.config, groups)
             except TeamSelectionError as exc:
-                return render_no_team(exc.message)
+                return render_no_team(exc.message, template=self.form_template())
         sections = [
             TeamSection(
                 state.config.teams[m.name],
@@ -155,46 +210,81 @@ class TeamKubeSpawner(KubeSpawner):
             )
             for m in memberships
         ]
-        return render_form(sections)
+        return render_form(sections, template=self.form_template())
 
-    def options_from_form(self, formdata: dict[str, Any]) -> dict[str, Any]:
-        options = options_from_form(choice_to_options(formdata))
-        validated = self._validate(options)
-        return validated.to_user_options()
+    def team_options_from_form(self, formdata: dict[str, Any]) -> dict[str, Any]:
+        """The form's fields as ``user_options``; ``start()`` checks them like REST options."""
+        return options_from_form(choice_to_options(formdata))
 
-    def _validate(self, options: dict[str, Any]) -> SpawnOptions:
-        """Validated options; the last answer is reused while options and groups are unchanged."""
-        groups = self._group_names()
-        key = (repr(sorted(options.items())), tuple(groups))
-        if self._validated is not None and self._validated[0] == key:
-            return self._validated[1]
-        validated = validate_user_options(self.team_state.config, options, groups=groups)
-        self._validated = (key, validated)
-        return validated
+    # -- one spawn -------------------------------------------------------------------------------
+
+    def start(self) -> Any:
+        """Validate this spawn's options and set ``start_timeout`` before JupyterHub reads it."""
+        checked = self._check_user_options()
+        self._checked = checked
+        self._deciding = True
+        self._allow_time_to_queue(checked)
+        return super().start()
+
+    def _check_user_options(self) -> SpawnOptions | UserOptionsError:
+        try:
+            return validate_user_options(
+                self.team_state.config, self.user_options, groups=self._group_names()
+            )
+        except UserOptionsError as exc:
+            return exc
+
+    def _allow_time_to_queue(self, checked: SpawnOptions | UserOptionsError) -> None:
+        """A spawn that may wait in the queue gets the profile's maximum wait on top of the
+        configured ``start_timeout`` (a value set by anyone else since is taken as configured)."""
+        configured = self.start_timeout
+        if self._timeouts is not None and configured == self._timeouts[1]:
+            configured = self._timeouts[0]
+        timeout = configured
+        if isinstance(checked, SpawnOptions) and checked.profile.queue.enabled:
+            timeout += checked.profile.queue.max_wait_seconds
+        self._timeouts = (configured, timeout)
+        self.start_timeout = timeout
 
     async def load_user_options(self) -> None:
-        """Validate ``user_options`` (form or REST alike) and apply the team and profile."""
+        """Apply the team and profile, then admit, queue or refuse the spawn."""
+        checked, self._checked = self._checked, None
+        if checked is None:
+            checked = self._check_user_options()
         try:
-            options = self._validate(dict(self.user_options or {}))
-        except (UserOptionsError, TeamSelectionError) as exc:
-            raise self._refuse(exc.message, exc.http_status, "invalid_options") from None
-        if self._applied is options:
-            return
-        self._team_options = options
+            if isinstance(checked, UserOptionsError):
+                raise self._refuse(checked.message, checked.http_status, INVALID_OPTIONS)
+            self._apply(checked)
+            await self._admit(checked)
+        finally:
+            self._deciding = False
+
+    def _apply(self, options: SpawnOptions) -> None:
         state = self.team_state
-        for name, value in pod_settings(
-            state.config, options, user=self.user.name, server_name=self.name or ""
-        ).items():
-            if name in MERGED_SETTINGS:
-                value = {**getattr(self, name), **value}
-            setattr(self, name, value)
+        user, server_name = self.user.name, self.name or ""
+        settings = pod_settings(state.config, options, user=user, server_name=server_name)
         parts = notebook_pod_parts(state.config, options, state.tracking)
-        self.environment = {**self.environment, **literal(parts.environment)}
+        settings["environment"] = {**settings["environment"], **literal(parts.environment)}
+        for name, value in settings.items():
+            if name in MERGED_SETTINGS:
+                value = self._merge_ours(name, value)
+            setattr(self, name, value)
         self.volumes = merge_volumes(self.volumes, parts.volumes)
         self.volume_mounts = merge_volumes(self.volume_mounts, parts.volume_mounts)
-        self._applied = options
+        self._team_options = options
 
-    # -- admission -------------------------------------------------------------------------------
+    def _merge_ours(self, name: str, ours: dict[str, Any]) -> dict[str, Any]:
+        """The dict setting ``name`` with ``ours`` on top, after undoing this spawner's previous
+        spawn: the keys it set go, and the values they had replaced come back."""
+        merged = self._merged = dict(self._merged or {})
+        current = dict(getattr(self, name))
+        if name in merged:
+            previous, displaced = merged[name]
+            for key in previous:
+                current.pop(key, None)
+            current.update(displaced)
+        merged[name] = (frozenset(ours), {k: current[k] for k in ours if k in current})
+        return {**current, **ours}
 
     def _refuse(self, message: str, status: int, reason: str) -> Exception:
         # the failure count lives in the settings of the tornado application, which copies the
@@ -203,12 +293,11 @@ class TeamKubeSpawner(KubeSpawner):
         forgive_failure(handler.settings if handler is not None else self.user.settings)
         return refusal(message, status=status, reason=reason)
 
-    async def _admit(self) -> None:
+    async def _admit(self, options: SpawnOptions) -> None:
         state = self.team_state
         await cluster_prepared()
-        await self.load_user_options()
-        await self._start_watching_pods()
-        request = self._team_options.request(self.user.name, self.name or "")
+        await self._ledger_loaded()
+        request = options.request(self.user.name, self.name or "")
         decision = decide_and_reserve(
             state.config, state.ledger, request, now=time.time(), queue=state.queue
         )
@@ -231,68 +320,66 @@ class TeamKubeSpawner(KubeSpawner):
         if outcome is not None:
             raise self._refuse(outcome, 429, QUEUE_ENDED)
 
-    def start(self) -> Any:
-        self._allow_time_to_queue()
-        return super().start()
-
-    def _allow_time_to_queue(self) -> None:
-        """JupyterHub times ``start`` out after ``start_timeout``, read just after ``start`` is
-        called: a spawn that may wait in the queue gets the profile's maximum wait on top."""
-        if self._base_start_timeout is None:
-            self._base_start_timeout = self.start_timeout
-        self.start_timeout = self._base_start_timeout
-        try:
-            options = self._validate(dict(self.user_options or {}))
-        except (UserOptionsError, TeamSelectionError, ConfigError):
-            return
-        if options.profile.queue.enabled:
-            self.start_timeout += options.profile.queue.max_wait_seconds
-
     async def _start(self) -> Any:
-        await self._admit()
+        token = _STARTING.set(self)
         try:
             return await super()._start()
         except ApiException as exc:
             self.team_state.release(self.server_id)
-            if exc.status == 403 and "exceeded quota" in (exc.body or ""):
-                raise self._refuse(_quota_message(self, exc), 403, "quota") from None
+            options = self._team_options
+            if exc.status == 403 and "exceeded quota" in (exc.body or "") and options:
+                message = _quota_message(self.team_state, options, self.user.name, self.name or "")
+                raise self._refuse(message, 403, "quota") from None
             raise
         except BaseException:
             self.team_state.release(self.server_id)
             raise
+        finally:
+            _STARTING.reset(token)
 
     async def stop(self, now: bool = False) -> None:
         try:
             await super().stop(now=now)
         finally:
-            self.team_state.leave_queue(self.server_id)
-            self.team_state.release(self.server_id)
+            # KubeSpawner's _start() calls stop() itself to delete a conflicting pod before it
+            # creates its own: that spawn goes on with its reservation
+            if _STARTING.get() is not self:
+                self.team_state.leave_queue(self.server_id)
+                self.team_state.release(self.server_id)
 
     # -- progress --------------------------------------------------------------------------------
 
     async def progress(self) -> AsyncIterator[dict[str, Any]]:
-        state = self.team_state
+        async for event in self._queue_progress():
+            yield event
+        async for event in super().progress():
+            yield event
+
+    async def _queue_progress(self) -> AsyncIterator[dict[str, Any]]:
+        """The queue position while the spawn waits; nothing once it is admitted or refused."""
+        queue = self.team_state.queue
         last = None
         while True:
-            position = state.queue.position(self.server_id)
+            position = queue.position(self.server_id)
             if position is None:
-                break
+                start = self._start_future
+                if not self._deciding or start is None or start.done():
+                    return
+                await asyncio.sleep(0.1)
+                continue
             if position.message != last:
                 last = position.message
                 yield {"progress": 5, "message": position.message}
             await asyncio.sleep(1)
-        async for event in super().progress():
-            yield event
 
 
 def _reason(decision: Decision) -> str:
     return decision.reason.value if decision.reason else "quota"
 
 
-def _quota_message(spawner: TeamKubeSpawner, exc: ApiException) -> str:
+def _quota_message(state: TeamState, options: SpawnOptions, user: str, server_name: str) -> str:
     """The ResourceQuota backstop fired: say what the hub would have said, not the raw 403."""
-    state = spawner.team_state
-    request = spawner._team_options.request(spawner.user.name, spawner.name or "")
+    request = options.request(user, server_name)
     decision = decide(state.config, state.ledger, request)
     if decision.rejected:
         return decision.message
