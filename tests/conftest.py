@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from devenv.oidc import DEMO_USERS, LocalOIDC, OIDCUser
 from devenv.procs import MARKER, ProcessGroup, free_port, processes_with_marker
 from devenv.team_data import publish_team_keys
 from tests.integration.team_data import TeamData, prepare_team_data
+from tests.kube_helpers import poll
 
 RIG_ID = f"pytest-{uuid.uuid4().hex[:12]}"
 os.environ[MARKER] = RIG_ID
@@ -195,11 +195,9 @@ def oidc_hub(
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    deadline = time.monotonic() + 15
-    left = processes_with_marker(RIG_ID)
-    while left and time.monotonic() < deadline:
-        time.sleep(0.5)
-        left = processes_with_marker(RIG_ID)
+    left = poll(
+        lambda: processes_with_marker(RIG_ID), lambda found: not found, timeout=15, interval=0.5
+    )
     if not left:
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")

@@ -1,4 +1,4 @@
-"""Small helpers for tests that talk to the rig's apiserver with kubernetes_asyncio."""
+"""Small helpers for tests: waits on a condition, and the rig's apiserver (kubernetes_asyncio)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from kubernetes_asyncio import client, config
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 async def api_client(kubeconfig: Path) -> client.ApiClient:
@@ -39,6 +40,37 @@ async def eventually(
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+def poll(
+    probe: Callable[[], U],
+    done: Callable[[U], bool] = bool,
+    timeout: float = 60,
+    interval: float = 0.3,
+) -> U:
+    """Call ``probe`` until ``done`` holds for its result or ``timeout`` passes; the last result.
+
+    For synchronous code; the caller decides what a result that never got ``done`` means.
+    """
+    deadline = time.monotonic() + timeout
+    last = probe()
+    while not done(last) and time.monotonic() < deadline:
+        time.sleep(interval)
+        last = probe()
+    return last
+
+
+def wait_for(
+    probe: Callable[[], T | None],
+    timeout: float = 60,
+    interval: float = 0.3,
+    what: str = "condition",
+) -> T:
+    """Synchronous ``eventually``: poll ``probe`` until it returns something truthy."""
+    last = poll(probe, bool, timeout, interval)
+    if not last:
+        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+    return last
 
 
 def sleeper_pod(

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import urllib.request
 from typing import Any
 
 from devenv.hub import LocalHub
-from tests.kube_helpers import eventually
+from tests.kube_helpers import eventually, wait_for
 
 
 async def call(hub: LocalHub, method: str, path: str, body: Any = None) -> tuple[int, Any]:
@@ -55,12 +54,16 @@ def progress_message(hub: LocalHub, user: str, contains: str, timeout: float = 3
 
 def wait_server_sync(hub: LocalHub, user: str, *, ready: bool, timeout: float = 180) -> None:
     """Blocking wait for a server to be ready (``ready=True``) or gone, for synchronous tests."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def reached() -> bool:
         status, model = hub.call("GET", f"/users/{user}")
         assert status == 200, model
         found = model.get("servers", {}).get("")
-        if (ready and found and found.get("ready")) or (not ready and found is None):
-            return
-        time.sleep(1)
-    raise AssertionError(f"{user}'s server not {'ready' if ready else 'stopped'} in {timeout:.0f}s")
+        return bool(found and found.get("ready")) if ready else found is None
+
+    wait_for(
+        reached,
+        timeout=timeout,
+        interval=1,
+        what=f"{user}'s server {'ready' if ready else 'stopped'}",
+    )
