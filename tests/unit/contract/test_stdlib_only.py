@@ -1,4 +1,4 @@
-"""The contract is the only code both sides of the pod boundary import: the standard library only."""
+"""The contract is the only code both sides of the pod boundary import: stdlib only."""
 
 from __future__ import annotations
 
