@@ -98,14 +98,10 @@ async def test_twenty_concurrent_spawns_fill_the_quota_and_queue_the_rest(
         return ready if len(ready) == 4 else None
 
     running = await eventually(four_running, timeout=240, interval=1, what="four ready servers")
-    await asyncio.sleep(3)
-    still = [u for u in users if (s := await server(team_hub, u)) and s.get("ready")]
-    assert sorted(still) == sorted(running), "no more than four may run"
     queued = [u for u in users if u not in running]
-    for user in queued:
-        pending = await server(team_hub, user)
-        assert pending is not None and pending["pending"] == "spawn", (user, pending)
 
+    # every other spawn reports its place in the team's queue on its progress stream: the hub
+    # holds all sixteen in the queue, so it has admitted none of them
     positions = {}
     for user in queued:
         message = await asyncio.to_thread(progress_message, team_hub, user, "queued")
@@ -114,6 +110,17 @@ async def test_twenty_concurrent_spawns_fill_the_quota_and_queue_the_rest(
         positions[int(match.group(1))] = user
         assert match.group(2) == "16"
     assert sorted(positions) == list(range(1, 17))
+
+    # and after all sixteen answered: the same four run, the others wait, and only the four
+    # have pods
+    still = [u for u in users if (s := await server(team_hub, u)) and s.get("ready")]
+    assert sorted(still) == sorted(running), "no more than four may run"
+    for user in queued:
+        pending = await server(team_hub, user)
+        assert pending is not None and pending["pending"] == "spawn", (user, pending)
+    pods = await core.list_namespaced_pod("it-vision", label_selector="mlteams.io/user")
+    holders = [u for p in pods.items if (u := p.metadata.labels["mlteams.io/user"]) in users]
+    assert sorted(holders) == sorted(running)
     first = positions[1]
 
     status, _ = await call(team_hub, "DELETE", f"/users/{running[0]}/server")
@@ -178,12 +185,25 @@ async def test_user_in_no_team_is_told_whom_to_ask(team_hub: LocalHub) -> None:
 
 async def test_refusals_do_not_count_toward_the_hubs_failure_limit(team_hub: LocalHub) -> None:
     assert team_hub.child is not None
+    log = team_hub.child.log_path
+    start = log.stat().st_size
     for _ in range(8):
         status, _ = await call(
             team_hub, "POST", "/users/v-dora/server", {"team": "vision", "profile": "nope"}
         )
         assert status == 400
-    await asyncio.sleep(4)
+    answered = "400 POST /hub/api/users/v-dora/server"
+
+    async def answers_logged() -> str | None:
+        added = log.read_bytes()[start:].decode(errors="replace")
+        return added if added.count(answered) >= 8 else None
+
+    # JupyterHub counts a failed spawn before it answers the request, warns from the second
+    # failure in a row and, at consecutive_failure_limit (5 here), logs that it aborts and exits
+    # two seconds later: once the hub has logged its eight answers, its count is in the log
+    added = await eventually(answers_logged, timeout=30, interval=0.2, what="eight answers logged")
+    assert "consecutive spawns failed" not in added, added
+    assert "Aborting due to" not in added, added
     assert team_hub.child.alive(), "the hub exited after refused spawns"
     status, _ = await call(team_hub, "GET", "/")
     assert status == 200
