@@ -1,5 +1,5 @@
-"""IPython extension loaded into every kernel by the configuration shipped with the package
-(``etc/ipython/ipython_kernel_config.json``): automatic MLflow tracking for team notebooks.
+"""IPython extension loaded into every kernel by the IPython startup file shipped with the package
+(``etc/ipython/startup/50-mlteams-kernel-hook.py``): automatic MLflow tracking for team notebooks.
 
 Nothing happens at kernel start beyond installing an import watcher: MLflow is imported only
 when a supported ML library is. Then the tracking server is probed once with a short timeout;

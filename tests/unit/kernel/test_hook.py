@@ -1,15 +1,24 @@
-"""The kernel hook's parts that need no kernel: the import watcher, the health probe, the
-one-warning rule, and the packaged IPython configuration."""
+"""The kernel hook: the import watcher, the health probe and the one-warning rule without a
+kernel; the shipped IPython startup file in real kernels beside an admin's own kernel
+configuration; and MLflow's plugin entry points."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
+import subprocess
 import sys
+import sysconfig
+import venv
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager
 
 from devenv.procs import free_port
 from server_ext.kernel import hook as kernel_hook
@@ -101,14 +110,167 @@ def test_hook_is_inert_without_tracking_config() -> None:
     assert all(t.help for t in traits.values())
 
 
-def test_kernel_config_ships_with_the_package_and_loads_the_hook() -> None:
-    shipped = REPO / "jupyter-config" / "ipython" / "ipython_kernel_config.json"
-    config = json.loads(shipped.read_text())
-    assert config["InteractiveShellApp"]["extra_extensions"] == ["server_ext.kernel.hook"]
-    pyproject = (REPO / "pyproject.toml").read_text()
-    assert '"jupyter-config/ipython" = "etc/ipython"' in pyproject
-    assert "server_ext.kernel.mlflow_plugins:TeamRunContextProvider" in pyproject
-    assert "server_ext.kernel.mlflow_plugins:TeamExperimentProvider" in pyproject
+SHIPPED_STARTUP = REPO / "jupyter-config" / "ipython" / "startup"
+KERNEL = "mlteams-test-env"
+
+
+@pytest.fixture(scope="module")
+def kernel_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An environment prefix as a notebook image has it: the package's startup file in
+    ``etc/ipython/startup`` (where the wheel installs it) and, beside it, an admin's own
+    ``ipython_kernel_config.json`` and startup file, and an extension of the admin's. Its Python
+    sees this environment's packages; ``IPYTHONDIR`` is empty."""
+    root = tmp_path_factory.mktemp("kernel-env")
+    prefix = root / "env"
+    venv.EnvBuilder(with_pip=False, symlinks=True).create(prefix)
+    admin_lib = root / "admin-lib"
+    admin_lib.mkdir()
+    (admin_lib / "mlteams_admin_ext.py").write_text(
+        "def load_ipython_extension(ip):\n    ip.user_ns['admin_extension_loaded'] = True\n"
+    )
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    (prefix / "lib" / version / "site-packages" / "mlteams_test_overlay.pth").write_text(
+        f"import site; site.addsitedir({sysconfig.get_path('purelib')!r})\n{REPO}\n{admin_lib}\n"
+    )
+    etc = prefix / "etc" / "ipython"
+    (etc / "startup").mkdir(parents=True)
+    for shipped in SHIPPED_STARTUP.glob("*.py"):
+        shutil.copy(shipped, etc / "startup" / shipped.name)
+    (etc / "startup" / "00-admin.py").write_text("admin_startup_ran = True\n")
+    (etc / "ipython_kernel_config.json").write_text(
+        json.dumps(
+            {
+                "InteractiveShellApp": {"extra_extensions": ["mlteams_admin_ext"]},
+                "KernelTracking": {"probe_timeout": 1.5},
+            }
+        )
+    )
+    spec = root / "kernels" / KERNEL
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [
+                    str(prefix / "bin" / "python"),
+                    "-m",
+                    "ipykernel_launcher",
+                    "-f",
+                    "{connection_file}",
+                ],
+                "display_name": "mlteams test",
+                "language": "python",
+            }
+        )
+    )
+    (root / "ipython").mkdir()
+    return root
+
+
+def env_for(root: Path) -> dict[str, str]:
+    environ = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return {
+        **environ,
+        "IPYTHONDIR": str(root / "ipython"),
+        "MLTEAMS_TRACKING": "1",
+        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}",
+    }
+
+
+KERNEL_FACTS = """
+import json, sys
+ip = get_ipython()
+hook = sys.modules.get("server_ext.kernel.hook")
+tracker = getattr(hook, "_tracker", None)
+print(json.dumps({
+    "prefix": sys.prefix,
+    "extensions": sorted(ip.extension_manager.loaded),
+    "tracker": tracker is not None,
+    "probe_timeout": getattr(tracker, "probe_timeout", None),
+    "admin_startup_ran": ip.user_ns.get("admin_startup_ran", False),
+    "admin_extension_loaded": ip.user_ns.get("admin_extension_loaded", False),
+    "startup_names": sorted(n for n in ip.user_ns if "mlteams" in n),
+    "heavy": sorted(m for m in ("mlflow", "pandas") if m in sys.modules),
+}))
+"""
+
+
+def kernel_facts(root: Path) -> dict[str, Any]:
+    km = KernelManager(
+        kernel_name=KERNEL,
+        kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(root / "kernels")]),
+    )
+    km.start_kernel(env=env_for(root), cwd=str(root))
+    client = km.client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=120)
+        out: list[str] = []
+        reply = client.execute_interactive(
+            KERNEL_FACTS,
+            timeout=60,
+            output_hook=lambda m: out.append(m["content"].get("text", "")),
+        )
+        assert reply["content"]["status"] == "ok", reply["content"]
+        facts: dict[str, Any] = json.loads("".join(out))
+        return facts
+    finally:
+        client.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def test_startup_file_loads_the_hook_beside_an_admins_kernel_config(kernel_env: Path) -> None:
+    facts = kernel_facts(kernel_env)
+    assert facts["prefix"] == str(kernel_env / "env")
+    assert {"server_ext.kernel.hook", "mlteams_admin_ext"} <= set(facts["extensions"])
+    assert facts["admin_extension_loaded"] and facts["admin_startup_ran"]
+    # the hook runs with the admin's configuration of it, and loads nothing heavy at start
+    assert facts["tracker"] and facts["probe_timeout"] == 1.5
+    assert facts["heavy"] == []
+    # the startup file leaves no name in the user's namespace
+    assert facts["startup_names"] == []
+
+
+def test_terminal_ipython_does_not_load_the_hook(kernel_env: Path) -> None:
+    code = "import sys; print('server_ext.kernel.hook' in sys.modules, admin_startup_ran)"
+    out = subprocess.run(
+        [str(kernel_env / "env" / "bin" / "python"), "-m", "IPython", "--no-banner", "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=kernel_env,
+        env=env_for(kernel_env),
+        timeout=120,
+    )
+    assert out.stdout.split()[-2:] == ["False", "True"], out.stdout + out.stderr
+
+
+def test_mlflow_loads_the_plugins_from_the_entry_points() -> None:
+    code = """
+import importlib.metadata as md, json
+from mlflow.tracking.context import registry as run_context
+from mlflow.tracking.default_experiment import registry as default_experiment
+from server_ext.kernel import mlflow_plugins as plugins
+groups = ("mlflow.run_context_provider", "mlflow.default_experiment_provider")
+loaded = {g: {ep.name: ep.load() for ep in md.entry_points(group=g)} for g in groups}
+print(json.dumps({
+    "run_context": loaded[groups[0]].get("mlteams") is plugins.TeamRunContextProvider,
+    "default_experiment": loaded[groups[1]].get("mlteams") is plugins.TeamExperimentProvider,
+    "registered": [
+        any(isinstance(p, plugins.TeamRunContextProvider)
+            for p in run_context._run_context_provider_registry),
+        any(isinstance(p, plugins.TeamExperimentProvider)
+            for p in default_experiment._default_experiment_provider_registry),
+    ],
+}))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {
+        "run_context": True,
+        "default_experiment": True,
+        "registered": [True, True],
+    }
 
 
 def test_hook_module_imports_nothing_heavy() -> None:
@@ -158,7 +320,7 @@ def test_gpu_system_metrics_only_on_gpu_profiles_with_nvidia_ml_py(
     monkeypatch.setitem(sys.modules, "mlflow", fake)
     real_find_spec = importlib.util.find_spec
 
-    def find_spec(name: str, *args: object) -> object:
+    def find_spec(name: str, *args: Any) -> object:
         if name == "pynvml":
             return object() if pynvml else None
         return real_find_spec(name, *args)
