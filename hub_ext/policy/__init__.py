@@ -15,7 +15,9 @@ from hub_ext.policy.admission import (
 )
 from hub_ext.policy.config import (
     Dataset,
+    GpuRange,
     MLTeamsConfig,
+    MLTeamsSection,
     Profile,
     Promotion,
     QueuePolicy,
@@ -23,8 +25,9 @@ from hub_ext.policy.config import (
     QuotaOverride,
     Team,
     Toleration,
+    load_config,
+    parse_quota_override,
 )
-from hub_ext.policy.config_loader import load_config, parse_quota_override
 from hub_ext.policy.ledger import (
     GPU_RESOURCE,
     PROFILE_LABEL,
@@ -74,10 +77,12 @@ __all__ = [
     "ConfigError",
     "Dataset",
     "Decision",
+    "GpuRange",
     "Holding",
     "Ledger",
     "LedgerView",
     "MLTeamsConfig",
+    "MLTeamsSection",
     "Membership",
     "MirroredPods",
     "Outcome",

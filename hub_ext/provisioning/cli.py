@@ -3,6 +3,8 @@
 Reads the team configuration from a Zero to JupyterHub values file (``hub.config.MLTeams``) or
 from a plain MLTeams YAML or JSON file, validates it as the hub would, and prints the manifests
 as multi-document YAML. Exit status 2 means the input could not be used; the reason is printed.
+``--schema`` prints the JSON Schema of the MLTeams section instead
+(``helm-values/mlteams.schema.json``).
 """
 
 from __future__ import annotations
@@ -16,8 +18,7 @@ from typing import Any, TextIO
 import yaml
 
 from hub_ext.policy import ConfigError, load_config
-from hub_ext.policy.config import ROOT
-from hub_ext.policy.config_loader import TOP_KEYS
+from hub_ext.policy.config import ROOT, render_json_schema
 from hub_ext.policy.manifests import (
     DEFAULT_HUB_NAMESPACE,
     DEFAULT_HUB_SERVICE_ACCOUNT,
@@ -43,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--schema",
+        action="store_true",
+        help="print the JSON Schema of the MLTeams section (hub.config.MLTeams) and exit",
+    )
     source.add_argument(
         "--values",
         type=Path,
@@ -126,17 +132,6 @@ def mlteams_from_config(document: Any) -> Any:
     return document
 
 
-def team_section(section: Any) -> Any:
-    """The part of an MLTeams section that ``load_config`` validates.
-
-    The section also holds the hub's own settings (``provision``, ``hub_namespace``, ...);
-    those are not part of the team configuration.
-    """
-    if not isinstance(section, Mapping):
-        return section
-    return {key: value for key, value in section.items() if key in TOP_KEYS}
-
-
 def _setting(mapping: Any, *keys: str) -> str | None:
     for key in keys:
         mapping = mapping.get(key) if isinstance(mapping, Mapping) else None
@@ -160,13 +155,16 @@ def main(
     out = out or sys.stdout
     err = err or sys.stderr
     args = build_parser().parse_args(argv)
+    if args.schema:
+        out.write(render_json_schema())
+        return 0
     try:
         document = read_document(args.values if args.values is not None else args.config)
         if args.values is not None:
             section = mlteams_from_values(document, args.values)
         else:
             section = mlteams_from_config(document)
-        config = load_config(team_section(section))
+        config = load_config(section)
         hub_namespace = (
             args.hub_namespace or _setting(section, "hub_namespace") or DEFAULT_HUB_NAMESPACE
         )

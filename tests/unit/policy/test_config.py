@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
-import dataclasses
+import re
 from collections.abc import Callable
 from typing import Any
 
+import jsonschema
 import pytest
+from pydantic import ValidationError
 
 from hub_ext.policy import (
     ConfigError,
+    GpuRange,
+    Promotion,
+    QuantityError,
+    Quota,
     QuotaOverride,
     Toleration,
     load_config,
+    parse_memory,
     parse_quota_override,
 )
+from hub_ext.policy.config import json_schema
+from hub_ext.policy.fields import QUANTITY_PATTERN
+from hub_ext.policy.validation import LABEL_KEY_PATTERN, is_label_key
 from tests.unit.policy.sample import GIB, sample_raw
 
 pytestmark = pytest.mark.unit
@@ -68,8 +78,9 @@ def test_sample_config_loads_with_defaults_and_parsed_quantities() -> None:
 
 def test_config_is_immutable() -> None:
     config = load_config(sample_raw())
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(ValidationError) as info:
         config.teams["vision"].quota.gpus = 100  # type: ignore[misc]
+    assert [error["type"] for error in info.value.errors()] == ["frozen_instance"]
     with pytest.raises(TypeError):
         config.teams["ghost"] = config.teams["vision"]  # type: ignore[index]
     with pytest.raises(TypeError):
@@ -545,3 +556,247 @@ def test_bad_quota_override(raw: Any, expected: str) -> None:
         parse_quota_override(raw)
     assert str(info.value.problems[0]).startswith(expected)
     assert str(info.value).startswith("invalid quota override (1 problem)")
+
+
+# -- the promotion settings and the hub's own settings --------------------------------------------
+
+
+def test_promotion_defaults_and_values() -> None:
+    config = load_config(sample_raw())
+    assert config.teams["vision"].promotion == Promotion(gates={"accuracy": {"min": 0.9}})
+    nlp = config.teams["nlp"].promotion
+    assert dict(nlp.gates) == {} and nlp.high_stakes is False
+    raw = sample_raw()
+    raw["teams"]["nlp"]["promotion"] = {"gates": {"rouge_l": {"min": 0.35}}, "high_stakes": True}
+    promotion = load_config(raw).teams["nlp"].promotion
+    assert promotion.high_stakes is True
+    assert promotion.gates["rouge_l"] == {"min": 0.35}
+    with pytest.raises(TypeError):
+        promotion.gates["new"] = {}  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("promotion", "expected"),
+    [
+        ("strict", 'MLTeams.teams.vision.promotion: must be a mapping, got "strict"'),
+        (
+            {"gate": {}},
+            'MLTeams.teams.vision.promotion.gate: unknown key (did you mean "gates"?); '
+            "allowed keys: gates, high_stakes",
+        ),
+        (
+            {"gates": ["accuracy"]},
+            'MLTeams.teams.vision.promotion.gates: must be a mapping, got ["accuracy"]',
+        ),
+    ],
+)
+def test_bad_promotion(promotion: Any, expected: str) -> None:
+    raw = sample_raw()
+    raw["teams"]["vision"]["promotion"] = promotion
+    with pytest.raises(ConfigError) as info:
+        load_config(raw)
+    assert str(info.value.problems[0]).startswith(expected)
+
+
+def test_the_hub_settings_beside_the_teams_are_checked_too() -> None:
+    raw = sample_raw()
+    raw.update(provision=False, hub_namespace="ml-hub", hub_service_account="hub-sa")
+    raw["queue_poll_seconds"] = 5
+    config = load_config(raw)
+    assert (config.provision, config.hub_namespace, config.hub_service_account) == (
+        False,
+        "ml-hub",
+        "hub-sa",
+    )
+    assert config.queue_poll_seconds == 5.0
+    raw.update(provision="no", hub_namespace="ML Hub", queue_poll_seconds=0)
+    with pytest.raises(ConfigError) as info:
+        load_config(raw)
+    assert [str(problem) for problem in info.value.problems] == [
+        'MLTeams.provision: must be true or false, got "no"',
+        "MLTeams.hub_namespace: must be empty or a DNS-1123 label (lower-case letters, digits "
+        "and '-', starting and ending with a letter or digit, at most 63 characters), "
+        'got "ML Hub"',
+        "MLTeams.queue_poll_seconds: must be a number > 0, got 0",
+    ]
+
+
+# -- more than one problem, and no cascades -----------------------------------------------------
+
+
+def test_every_problem_of_one_toleration_is_reported() -> None:
+    raw = sample_raw()
+    raw["profiles"]["pytorch-1gpu"]["tolerations"] = [
+        {"operator": "Exists", "value": "x", "effect": "NoSchedule", "tolerationSeconds": 5}
+    ]
+    with pytest.raises(ConfigError) as info:
+        load_config(raw)
+    assert [str(problem) for problem in info.value.problems] == [
+        "MLTeams.profiles.pytorch-1gpu.tolerations[0].value: must not be set when operator is "
+        "Exists",
+        "MLTeams.profiles.pytorch-1gpu.tolerations[0].tolerationSeconds: only applies when "
+        "effect is NoExecute",
+    ]
+
+
+def test_each_repeated_entry_is_named() -> None:
+    raw = sample_raw()
+    raw["teams"]["vision"]["groups"] = ["a", "b", "a", "b"]
+    with pytest.raises(ConfigError) as info:
+        load_config(raw)
+    assert [str(problem) for problem in info.value.problems] == [
+        'MLTeams.teams.vision.groups[2]: "a" is listed twice',
+        'MLTeams.teams.vision.groups[3]: "b" is listed twice',
+    ]
+
+
+def test_a_bad_team_name_is_reported_once() -> None:
+    raw = sample_raw()
+    raw["teams"]["Vision Team"] = raw["teams"].pop("research")
+    with pytest.raises(ConfigError) as info:
+        load_config(raw)
+    assert [problem.path for problem in info.value.problems] == ['MLTeams.teams["Vision Team"]']
+
+
+def test_an_entry_takes_its_name_from_its_key_only() -> None:
+    raw = sample_raw()
+    raw["profiles"]["cpu"]["name"] = "other"
+    with pytest.raises(ConfigError) as info:
+        load_config(raw)
+    assert [str(problem) for problem in info.value.problems] == [
+        "MLTeams.profiles.cpu.name: unknown key; allowed keys: "
+        "display_name, description, image, gpus, cpu, memory, node_selector, tolerations, env, "
+        "queue"
+    ]
+
+
+def test_keys_are_read_only_as_written() -> None:
+    raw = sample_raw()
+    raw["profiles"]["flex"] = {"image": "mlteams/pytorch:1", "gpu_request": 2}
+    raw["profiles"]["pytorch-1gpu"]["tolerations"][0]["toleration_seconds"] = 5
+    with pytest.raises(ConfigError) as info:
+        load_config(raw)
+    assert [problem.path for problem in info.value.problems] == [
+        "MLTeams.profiles.pytorch-1gpu.tolerations[0].toleration_seconds",
+        "MLTeams.profiles.flex.gpu_request",
+    ]
+
+
+def test_undeclared_names_are_reported_below_the_configured_root() -> None:
+    raw = sample_raw()
+    raw["teams"]["vision"]["profiles"] = ["cpu", "flexx"]
+    with pytest.raises(ConfigError) as info:
+        load_config(raw, root="c.MLTeams")
+    assert [str(problem) for problem in info.value.problems] == [
+        'c.MLTeams.teams.vision.profiles[1]: profile "flexx" is not declared under '
+        'c.MLTeams.profiles (did you mean "flex"?); declared: cpu, flex, pytorch-1gpu, '
+        "pytorch-2gpu, queued-1gpu, queued-4gpu"
+    ]
+
+
+def test_a_profile_too_big_for_the_memory_quota() -> None:
+    raw = sample_raw()
+    raw["teams"]["research"]["quota"]["memory"] = "4Gi"
+    with pytest.raises(ConfigError) as info:
+        load_config(raw)
+    assert [str(problem) for problem in info.value.problems] == [
+        'MLTeams.teams.research.profiles[0]: profile "cpu" needs 8 GiB of memory but team '
+        "research's quota is 4 GiB"
+    ]
+
+
+@pytest.mark.parametrize(
+    "mutate", [mutate for _, mutate, _ in BAD_CONFIGS], ids=[name for name, _, _ in BAD_CONFIGS]
+)
+def test_messages_are_in_the_projects_words(mutate: Mutation) -> None:
+    raw = sample_raw()
+    mutate(raw)
+    with pytest.raises(ConfigError) as info:
+        load_config(raw)
+    text = str(info.value)
+    for pydantic_wording in ("Input should", "Extra inputs", "errors.pydantic.dev", "type="):
+        assert pydantic_wording not in text
+
+
+# -- models built in Python -------------------------------------------------------------------
+
+
+def test_models_built_in_python_take_millicores_and_bytes() -> None:
+    quota = Quota(gpus=2, gpus_per_user=1, cpu=500, memory=GIB)
+    assert (quota.cpu, quota.memory) == (500, GIB)
+    assert Quota(gpus=3).gpus_per_user == 3
+    assert QuotaOverride(gpus=1).apply(quota) == Quota(gpus=1, gpus_per_user=1, cpu=500, memory=GIB)
+    with pytest.raises(ValidationError):
+        Quota(gpus=2, gpus_per_user=3)
+
+
+def test_gpu_ranges() -> None:
+    raw = sample_raw()
+    raw["profiles"]["flex"]["gpus"] = {"min": 2, "max": 4}
+    flex = load_config(raw).profiles["flex"]
+    assert (flex.gpus, flex.gpus_min, flex.gpus_max, flex.gpu_choice) == (2, 2, 4, True)
+    assert flex.gpu_request == GpuRange(min=2, max=4, default=2)
+
+
+# -- the JSON Schema ---------------------------------------------------------------------------
+
+
+def _properties(schema: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    found = [(f"MLTeams.{key}", spec) for key, spec in schema["properties"].items()]
+    for name, definition in schema["$defs"].items():
+        found += [(f"{name}.{key}", spec) for key, spec in definition["properties"].items()]
+    return found
+
+
+def test_every_key_of_the_json_schema_is_described() -> None:
+    schema = json_schema()
+    properties = _properties(schema)
+    assert len(properties) > 40
+    for where, spec in properties:
+        assert spec.get("description"), where
+    assert "name" not in schema["$defs"]["Team"]["properties"]
+    assert schema["$defs"]["Profile"]["additionalProperties"] is False
+
+
+def test_the_json_schema_accepts_what_load_config_accepts() -> None:
+    validator = jsonschema.Draft202012Validator(json_schema())
+    validator.check_schema(json_schema())
+    validator.validate(sample_raw())
+    broken = sample_raw()
+    broken["teams"]["vision"]["quota"]["gpus_per_user"] = "two"
+    assert not validator.is_valid(broken)
+
+
+@pytest.mark.parametrize(
+    "quantity",
+    ["8", "500m", "64Gi", "1.5", ".5", "1e3", "128974848", "1T", "+2", "2Ki", "10k"],
+)
+def test_the_json_schema_documents_the_quantities_that_parse(quantity: str) -> None:
+    assert parse_memory(quantity) >= 0
+    assert re.fullmatch(QUANTITY_PATTERN, quantity)
+
+
+@pytest.mark.parametrize("text", ["256GB", "two", "1 Gi", "", "Gi", "1e", "0x10", "-1"])
+def test_the_json_schema_refuses_the_quantities_that_do_not(text: str) -> None:
+    with pytest.raises(QuantityError):
+        parse_memory(text)
+    assert not re.fullmatch(QUANTITY_PATTERN, text)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "gpu",
+        "nvidia.com/gpu.product",
+        "example.com/a_b-c.d",
+        "a/b/c",
+        "/gpu",
+        "Example.com/gpu",
+        "bad key!",
+        "-gpu",
+        "gpu-",
+        "node-role.kubernetes.io/worker",
+    ],
+)
+def test_the_json_schema_documents_the_label_key_rule(key: str) -> None:
+    assert bool(re.fullmatch(LABEL_KEY_PATTERN, key)) == is_label_key(key)

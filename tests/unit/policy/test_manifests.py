@@ -379,6 +379,15 @@ def test_cli_missing_file_and_bad_hub_namespace_exit_2(tmp_path: Path) -> None:
     assert "the hub namespace must be a DNS-1123 label" in err
 
 
+def test_cli_prints_the_json_schema_of_the_mlteams_section(tmp_path: Path) -> None:
+    code, out, err = run_main("--schema")
+    assert (code, err) == (0, "")
+    assert out == (REPO / "helm-values" / "mlteams.schema.json").read_text()
+    assert json.loads(out)["title"] == "MLTeams"
+    with pytest.raises(SystemExit):
+        run_main("--schema", "--values", str(write_values(tmp_path, TWO_TEAMS)))
+
+
 def test_python_dash_m_runs_the_command(tmp_path: Path) -> None:
     values = write_values(tmp_path, TWO_TEAMS)
     done = subprocess.run(
