@@ -16,61 +16,49 @@ from typing import Any
 from traitlets import Bool, Dict, Float, Integer, Unicode
 from traitlets.config import LoggingConfigurable
 
-from hub_ext.policy import MLTeamsConfig, load_config
+from hub_ext.policy import MLTeamsSection, load_config
 from hub_ext.policy.notebook_pod import TrackingSettings
+
+SECTION_GUIDE = (
+    "See docs/admin/teams-and-quotas.md; the JSON Schema is helm-values/mlteams.schema.json."
+)
+
+
+def _help(key: str) -> str:
+    """The help of a section key: its description in the ``MLTeams`` schema, declared once there."""
+    description = MLTeamsSection.model_fields[key].description or ""
+    return f"{description} {SECTION_GUIDE}"
+
+
+def _default(key: str) -> Any:
+    return MLTeamsSection.model_fields[key].default
 
 
 class MLTeams(LoggingConfigurable):
-    """Teams, their quotas and profiles, and the team datasets (one declarative source)."""
+    """Teams, their quotas and profiles, and the team datasets (one declarative source).
 
-    teams = Dict(
-        config=True,
-        help="""Teams by name. Each has `groups` (identity-provider groups whose members belong to
-        the team), `lead_groups`, `namespace` (default `team-<name>`), `quota` (`gpus`,
-        `gpus_per_user`, optional `cpu` and `memory`), `profiles` (the first is the default),
-        `datasets`, `promotion` and `contact`. See docs/admin/teams-and-quotas.md.""",
-    )
-    profiles = Dict(
-        config=True,
-        help="""Server profiles by name: `display_name`, `description`, `image`, `gpus` (a count or
-        `{min, max, default}`), `cpu`, `memory`, `node_selector`, `tolerations`, `env` and
-        `queue` (`{enabled, max_wait_seconds}`: wait in the team's line instead of failing when
-        the team's GPUs are all in use).""",
-    )
-    datasets = Dict(
-        config=True,
-        help="""Team datasets by name: `uri`, `format`, `description`, `volume`,
-        `credentials_secret`. A team lists the ones it may use.""",
-    )
-    provision = Bool(
-        True,
-        config=True,
-        help="""Create or update each team's Namespace, ResourceQuota and the hub's RoleBinding
-        there when the hub starts. Turn off to manage them yourself (GitOps), rendering them with
-        `mlteams-manifests`; the hub then checks they exist and says what is missing.""",
-    )
-    hub_namespace = Unicode(
-        "",
-        config=True,
-        help="""Namespace the hub runs in (its service account's namespace). Default: the
-        `POD_NAMESPACE` environment variable, as set by the z2jh chart, else `jupyterhub`.""",
-    )
+    Each key is declared in the ``MLTeams`` schema (``hub_ext.policy.config.MLTeamsSection``),
+    which validates the whole section; these traitlets make the keys known to the hub's
+    configuration and take their help and defaults from it.
+    """
+
+    teams = Dict(config=True, help=_help("teams"))
+    profiles = Dict(config=True, help=_help("profiles"))
+    datasets = Dict(config=True, help=_help("datasets"))
+    provision = Bool(_default("provision"), config=True, help=_help("provision"))
+    hub_namespace = Unicode(_default("hub_namespace"), config=True, help=_help("hub_namespace"))
     hub_service_account = Unicode(
-        "hub",
-        config=True,
-        help="Service account the hub runs as (z2jh: `hub`), bound to the per-team RBAC.",
+        _default("hub_service_account"), config=True, help=_help("hub_service_account")
     )
     queue_poll_seconds = Float(
-        2.0,
-        config=True,
-        help="""How often queued spawns are re-checked, in seconds (they are also re-checked at
-        once when a server stops or a spawn fails).""",
+        _default("queue_poll_seconds"), config=True, help=_help("queue_poll_seconds")
     )
 
     def raw(self) -> dict[str, Any]:
-        return {"teams": self.teams, "profiles": self.profiles, "datasets": self.datasets}
+        """The section as configured, every key included."""
+        return {key: getattr(self, key) for key in MLTeamsSection.model_fields}
 
-    def load(self) -> MLTeamsConfig:
+    def load(self) -> MLTeamsSection:
         """The validated configuration; raises ``ConfigError`` naming each bad key.
 
         The hub reads the section at start, in its spawners and in its authenticator: the same
@@ -89,7 +77,7 @@ class MLTeams(LoggingConfigurable):
         return cached
 
 
-_parsed: dict[str, MLTeamsConfig] = {}
+_parsed: dict[str, MLTeamsSection] = {}
 """The last configuration parsed, by its content."""
 
 

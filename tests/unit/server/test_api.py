@@ -66,8 +66,12 @@ def jp_server_config(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 def fetch(jp_fetch: Any, jp_asyncio_loop: Any) -> Any:
     """``jp_fetch`` run to completion on the server's own loop (the tests stay synchronous)."""
 
+    async def call(*parts: str, **kwargs: Any) -> Any:
+        # the request's future is made inside the loop, whatever loop an earlier test left set
+        return await jp_fetch(*parts, **kwargs)
+
     def run(*parts: str, **kwargs: Any) -> Any:
-        return jp_asyncio_loop.run_until_complete(jp_fetch(*parts, **kwargs))
+        return jp_asyncio_loop.run_until_complete(call(*parts, **kwargs))
 
     return run
 
