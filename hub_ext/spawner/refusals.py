@@ -19,10 +19,16 @@ except ImportError:
 
 
 def refusal(message: str, *, status: int, reason: str) -> web.HTTPError:
-    """The exception to raise from ``start`` for a spawn refused by policy."""
+    """The exception to raise from ``start`` for a spawn refused by policy.
+
+    JupyterHub shows ``jupyterhub_message`` on the spawn form and the spawn-pending page when it
+    is set, and the exception's ``str()`` (status, class and reason) otherwise: every refusal
+    carries the plain message.
+    """
     if SpawnException is not None:
-        return SpawnException(message, reason=reason, status_code=status)
-    error = web.HTTPError(status, log_message=message)
+        error: web.HTTPError = SpawnException(message, reason=reason, status_code=status)
+    else:
+        error = web.HTTPError(status, log_message=message)
     error.jupyterhub_message = message  # type: ignore[attr-defined]  # read by JupyterHub
     return error
 

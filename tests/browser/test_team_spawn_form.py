@@ -75,6 +75,7 @@ def test_forged_form_choice_of_another_teams_profile_is_refused(
             "#spawn_form input[type=submit], #spawn_form button[type=submit]"
         ).first.click()
         expect(page.locator("body")).to_contain_text("not a member of team", timeout=30_000)
+        expect(page.locator("body")).not_to_contain_text("SpawnException")
         page.screenshot(path=str(results_dir / "browser-forged-form-refused.png"), full_page=True)
     finally:
         page.close()

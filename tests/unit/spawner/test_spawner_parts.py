@@ -127,6 +127,8 @@ def test_refusal_is_a_4xx_with_the_message() -> None:
     assert isinstance(error, web.HTTPError)
     assert error.status_code == 429
     assert "Team vision is full." in str(error) or error.log_message == "Team vision is full."
+    # what JupyterHub shows the user (format_exception): the message alone
+    assert error.jupyterhub_message == "Team vision is full."
 
 
 def test_failure_count_is_given_back_only_without_spawn_exception(
