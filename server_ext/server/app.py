@@ -8,6 +8,7 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Integer, Unicode, default
 
 from server_ext import contract as env
+from server_ext.environments.user_site import prepare_user_site
 from server_ext.server.handlers import default_handlers
 
 
@@ -46,6 +47,7 @@ class MLTeamsExtension(ExtensionApp):
         os.environ.setdefault(env.HTTP_TIMEOUT, env.DEFAULT_HTTP_TIMEOUT)
         os.environ.setdefault(env.HTTP_MAX_RETRIES, env.DEFAULT_HTTP_MAX_RETRIES)
         self.settings["mlteams"] = self
+        prepare_user_site()
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(default_handlers())

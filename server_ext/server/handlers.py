@@ -184,7 +184,10 @@ class OpenAPIHandler(MLTeamsHandler):
 
 
 def default_handlers() -> list[tuple[str, type]]:
+    from server_ext.server.environment_handlers import environment_handlers
+
     return [
+        *environment_handlers(),
         (r"/mlteams/status", StatusHandler),
         (r"/mlteams/experiment", ExperimentHandler),
         (r"/mlteams/runs", RunsHandler),
