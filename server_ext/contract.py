@@ -160,3 +160,9 @@ def parse_catalog(text: str | None) -> list[CatalogEntry]:
 
 def catalog_from_env(environ: Mapping[str, str]) -> list[CatalogEntry]:
     return parse_catalog(environ.get(DATASETS))
+
+# -- environments that persist (read by the server extension) -----------------------------------
+
+HOME_PERSISTENT = "MLTEAMS_HOME_PERSISTENT"
+"""``true`` when the server's home is a persistent volume (packages in ``~/.local`` and project
+kernels survive a restart), ``false`` when it is not; unset: unknown."""
