@@ -231,7 +231,7 @@ def image_link_pth(site_dirs: Sequence[str]) -> str:
     their own ``.pth`` files processed (``site.addsitedir``), so the image's packages (ipykernel
     among them) are importable while the environment's own versions come first."""
     dirs = ", ".join(repr(d) for d in site_dirs)
-    return f"import site; [site.addsitedir(d) for d in ({dirs},)]\n"
+    return f"import site; list(map(site.addsitedir, ({dirs},)))\n"
 
 
 def build_plan(inputs: BuildInputs) -> list[Step]:

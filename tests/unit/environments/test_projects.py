@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from server_ext import contract
@@ -184,10 +189,20 @@ def test_requirements_plan_is_a_venv_over_the_image() -> None:
     assert [s.action for s in without_hook] == ["run", "write", "run"]
 
 
-def test_the_image_link_is_a_valid_pth_line() -> None:
-    text = p.image_link_pth(("/a/site-packages", "/b/it's"))
-    assert text.startswith("import ") and text.count("\n") == 1
-    compile(text, "x.pth", "exec")
+def test_the_image_link_adds_the_image_site_folders_with_their_pth_files(
+    tmp_path: Path,
+) -> None:
+    image, env = tmp_path / "it's image", tmp_path / "env"
+    nested = tmp_path / "nested"
+    for folder in (image, env, nested):
+        folder.mkdir()
+    (image / "nested.pth").write_text(f"{nested}\n")
+    (env / "mlteams-image.pth").write_text(p.image_link_pth((str(image),)))
+    code = f"import site, sys; site.addsitedir({str(env)!r}); print(repr(sys.path))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stderr == ""
+    path = ast.literal_eval(done.stdout)
+    assert path.index(str(env)) < path.index(str(image)) < path.index(str(nested))
 
 
 def test_environment_yml_plan_needs_conda_and_checks_ipykernel() -> None:
