@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -95,6 +96,7 @@ def experiment_name(team: str, user: str, notebook_path: str) -> str:
 
 # -- the dataset catalog -----------------------------------------------------------------------
 
+
 class CatalogError(ValueError):
     """The catalog in the environment is not what the hub writes."""
 
@@ -161,8 +163,65 @@ def parse_catalog(text: str | None) -> list[CatalogEntry]:
 def catalog_from_env(environ: Mapping[str, str]) -> list[CatalogEntry]:
     return parse_catalog(environ.get(DATASETS))
 
+
+# -- a run's environment (written by the kernel, read by the server extension) ------------------
+
+TRACKING_PUBLIC_URL = "MLTEAMS_TRACKING_PUBLIC_URL"
+"""The tracking server's address as a browser reaches it: the base of the run links the API gives
+out. Unset: the tracking URI, when it is an http(s) address."""
+
+KERNEL_NAME = "MLTEAMS_KERNEL_NAME"
+"""The kernel spec's name, when its ``env`` sets it; recorded in a run's environment."""
+
+ENVIRONMENT_DIR = "environment"
+REQUIREMENTS_ARTIFACT = f"{ENVIRONMENT_DIR}/requirements.txt"
+ENVIRONMENT_ARTIFACT = f"{ENVIRONMENT_DIR}/environment.json"
+"""Run artifacts: the kernel's installed distributions (``name==version``, sorted) and the
+environment document (Python, platform, image, git state, notebook, team, user)."""
+
+TAG_IMAGE = "mlteams.image"
+TAG_IMAGE_DIGEST = "mlteams.image_digest"
+TAG_GIT_COMMIT = "mlteams.git_commit"
+TAG_ENVIRONMENT = "mlteams.environment"
+"""Run tags set with the environment; ``mlteams.environment`` names the artifact folder."""
+
 # -- environments that persist (read by the server extension) -----------------------------------
 
 HOME_PERSISTENT = "MLTEAMS_HOME_PERSISTENT"
 """``true`` when the server's home is a persistent volume (packages in ``~/.local`` and project
 kernels survive a restart), ``false`` when it is not; unset: unknown."""
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """An image reference (``MLTEAMS_IMAGE``, ``repo[:tag][@digest]``) split into its parts."""
+
+    reference: str
+    name: str
+    tag: str | None = None
+    digest: str | None = None
+
+    @property
+    def pinned(self) -> str | None:
+        """The reference that pulls exactly this image (``name@digest``), when known."""
+        return f"{self.name}@{self.digest}" if self.digest else None
+
+
+_DIGEST = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}")
+_SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def parse_image(reference: str) -> ImageRef | None:
+    """``reference`` split; ``None`` when empty. A malformed digest is not a digest."""
+    ref = reference.strip()
+    if not ref:
+        return None
+    name, at, digest = ref.partition("@")
+    valid = bool(at) and bool(_DIGEST.fullmatch(digest))
+    if valid and digest.startswith("sha256:") and not _SHA256.fullmatch(digest):
+        valid = False
+    tag = None
+    slash, colon = name.rfind("/"), name.rfind(":")
+    if colon > slash:
+        name, tag = name[:colon], name[colon + 1 :] or None
+    return ImageRef(reference=ref, name=name, tag=tag, digest=digest if valid else None)

@@ -10,13 +10,17 @@ keeps working untracked. Runs left open across cells are reported and can be end
 When the team has datasets, a second import watcher waits for pandas and fsspec; at their import
 it loads the catalog and wraps their readers, and reads of catalog datasets become dataset
 inputs of the kernel's runs (see ``lineage_runs``).
+
+A third watcher waits for MLflow itself: from its import on, every run created in the kernel
+(by autologging, ``mlflow.start_run`` or a client) gets the environment that produced it, once,
+at its creation: installed packages, image, git state (see ``environment_capture``).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from traitlets import Bool, Float, Int, List, Unicode
@@ -26,6 +30,7 @@ from server_ext import contract as env
 from server_ext.kernel.import_watch import ImportWatcher
 
 if TYPE_CHECKING:
+    from server_ext.kernel.environment_capture import EnvironmentRecorder
     from server_ext.kernel.lineage_runs import LineageRecorder
     from server_ext.kernel.read_hooks import ReadHooks
 
@@ -87,6 +92,19 @@ class KernelTracking(Configurable):
         help="""Local dataset files up to this size get a sha256 of their content as digest;
         larger ones a fingerprint of size and modification time.""",
     )
+    record_environment = Bool(
+        True,
+        config=True,
+        help="""Record on each run the environment that produced it: the artifacts
+        `environment/requirements.txt` (installed distributions) and
+        `environment/environment.json` (Python, platform, image, git state, notebook), and the
+        image and git tags.""",
+    )
+    git_timeout = Float(
+        2.0,
+        config=True,
+        help="Seconds each `git` command may take when recording a run's git state.",
+    )
     system_metrics_on_gpu = Bool(
         True,
         config=True,
@@ -106,6 +124,9 @@ class KernelTracking(Configurable):
         self.lineage: LineageRecorder | None = None
         self.read_hooks: ReadHooks | None = None
         self.read_watcher: ImportWatcher | None = None
+        self.environment: EnvironmentRecorder | None = None
+        self.mlflow_watcher: ImportWatcher | None = None
+        self._undo_environment: Callable[[], None] | None = None
 
     # -- activation ---------------------------------------------------------------------------
 
@@ -116,6 +137,7 @@ class KernelTracking(Configurable):
         ):
             os.environ.setdefault(name, default)
         self._install_lineage()
+        self._install_environment()
         self.watcher.install()
         if self.watcher.already_imported():
             self.on_library_imported(self.watcher.already_imported()[0])
@@ -123,6 +145,37 @@ class KernelTracking(Configurable):
             self.shell.events.register("pre_run_cell", self.pre_run_cell)
             self.shell.events.register("post_run_cell", self.post_run_cell)
             self.shell.register_magic_function(self.end_run_magic, "line", "mlteams_end_run")
+
+    def _install_environment(self) -> None:
+        """Watch for MLflow's import; its runs get their environment from then on."""
+        if not self.record_environment:
+            return
+        self.mlflow_watcher = ImportWatcher(("mlflow",), self._on_mlflow_imported)
+        self.mlflow_watcher.install()
+        if self.mlflow_watcher.already_imported():
+            self._on_mlflow_imported("mlflow")
+
+    def _on_mlflow_imported(self, name: str) -> None:
+        if self.mlflow_watcher is not None:
+            self.mlflow_watcher.uninstall()
+        if self.environment is not None:
+            return
+        from server_ext.kernel.environment_capture import EnvironmentRecorder
+        from server_ext.kernel.run_hooks import on_run_created
+
+        self.environment = EnvironmentRecorder(
+            environ=self.environ,
+            home=self.environ.get("HOME") or os.path.expanduser("~"),
+            git_timeout=self.git_timeout,
+        )
+        self._undo_environment = on_run_created(self.environment.record)
+
+    def uninstall_environment(self) -> None:
+        if self.mlflow_watcher is not None:
+            self.mlflow_watcher.uninstall()
+        if self._undo_environment is not None:
+            self._undo_environment()
+            self._undo_environment = None
 
     def _install_lineage(self) -> None:
         """Watch for pandas and fsspec when the team has datasets (nothing else at start)."""
@@ -302,4 +355,5 @@ def unload_ipython_extension(ipython: Any) -> None:
     if _tracker is not None:
         _tracker.watcher.uninstall()
         _tracker.uninstall_lineage()
+        _tracker.uninstall_environment()
         _tracker = None

@@ -11,7 +11,6 @@ which run after tracking is active.
 
 from __future__ import annotations
 
-import functools
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -68,31 +67,10 @@ def log_reads(client: Any, run_id: str, reads: list[DatasetRead]) -> None:
 
 
 def hook_run_creation(callback: Callable[[Any, str], None]) -> Callable[[], None]:
-    """Call ``callback(client, run_id)`` after each ``MlflowClient.create_run``.
+    """Call ``callback(client, run_id)`` after each run's creation (see ``run_hooks``)."""
+    from server_ext.kernel.run_hooks import on_run_created
 
-    Every run, whether started by ``mlflow.start_run``, by autologging or by a client, is
-    created there. Returns the function that removes the hook.
-    """
-    from mlflow.tracking import MlflowClient
-
-    original = MlflowClient.create_run
-
-    @functools.wraps(original)
-    def create_run(self: Any, *args: Any, **kwargs: Any) -> Any:
-        run = original(self, *args, **kwargs)
-        try:
-            callback(self, run.info.run_id)
-        except Exception:  # lineage must never break run creation
-            pass
-        return run
-
-    MlflowClient.create_run = create_run  # type: ignore[method-assign]
-
-    def undo() -> None:
-        if MlflowClient.create_run is create_run:
-            MlflowClient.create_run = original  # type: ignore[method-assign]
-
-    return undo
+    return on_run_created(callback)
 
 
 class LineageRecorder:

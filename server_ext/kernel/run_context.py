@@ -12,17 +12,18 @@ from pathlib import Path
 
 from server_ext import contract as env
 from server_ext.contract import experiment_name, relative_notebook_path
+from server_ext.kernel.environment import MLFLOW_GIT_COMMIT
 
 TAG_TEAM = "mlteams.team"
 TAG_USER = "mlteams.user"
 TAG_PROFILE = "mlteams.profile"
-TAG_IMAGE = "mlteams.image"
+TAG_IMAGE = env.TAG_IMAGE
 TAG_GPU_TYPE = "mlteams.gpu_type"
 TAG_GPUS = "mlteams.gpus"
 TAG_NOTEBOOK = "mlteams.notebook_path"
 TAG_SOURCE_NAME = "mlflow.source.name"
 TAG_SOURCE_TYPE = "mlflow.source.type"
-TAG_GIT_COMMIT = "mlflow.source.git.commit"
+TAG_GIT_COMMIT = MLFLOW_GIT_COMMIT
 TAG_MLFLOW_USER = "mlflow.user"
 
 

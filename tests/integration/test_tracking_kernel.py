@@ -6,7 +6,9 @@ scikit-learn model and mentions MLflow nowhere.
 
 from __future__ import annotations
 
+import json
 import os
+import platform
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -138,6 +140,59 @@ def test_notebook_without_mlflow_code_is_tracked_in_its_team_experiment(
     assert tags["mlteams.notebook_path"] == str(notebook)
     assert tags["mlflow.source.git.commit"] == commit
     assert runs[0].data.params.get("max_iter") == "300"
+    assert_environment(client, runs[0].info.run_id, commit)
+
+
+def assert_environment(client: MlflowClient, run_id: str, commit: str | None) -> dict[str, Any]:
+    """The run carries its environment artifacts and tags, logged once."""
+    listed = [a.path for a in client.list_artifacts(run_id, "environment")]
+    assert sorted(listed) == ["environment/environment.json", "environment/requirements.txt"]
+    folder = Path(client.download_artifacts(run_id, "environment"))
+    requirements = (folder / "requirements.txt").read_text().splitlines()
+    names = [line.split("==")[0] for line in requirements]
+    assert names == sorted(set(names))
+    assert any(line.startswith("scikit-learn==") for line in requirements)
+    assert any(line.startswith("mlflow==3.") for line in requirements)
+    doc = json.loads((folder / "environment.json").read_text())
+    assert doc["python"]["version"] == platform.python_version()
+    assert doc["image"]["reference"] == "mlteams/pytorch:dev"
+    assert doc["packages"]["count"] == len(requirements)
+    tags = client.get_run(run_id).data.tags
+    assert tags["mlteams.image"] == "mlteams/pytorch:dev"
+    assert tags["mlteams.environment"] == "environment"
+    if commit:
+        assert doc["git"]["commit"] == commit and doc["git"]["dirty"] is False
+        assert tags["mlteams.git_commit"] == commit
+        assert tags["mlflow.source.git.branch"] == doc["git"]["branch"]
+    else:
+        assert "git" not in doc and "mlteams.git_commit" not in tags
+    return dict(doc)
+
+
+def test_every_run_of_the_kernel_gets_its_environment_once(
+    mlflow_server: MLflowServer, home: Path
+) -> None:
+    notebook = home / "runs.ipynb"
+    write_notebook(
+        notebook,
+        "import mlflow\nwith mlflow.start_run() as outer:\n"
+        "    with mlflow.start_run(nested=True) as inner:\n        mlflow.log_param('p', 1)",
+        "from mlflow.tracking import MlflowClient\n"
+        "c = MlflowClient()\nother = c.create_run(outer.info.experiment_id)\n"
+        "c.set_terminated(other.info.run_id)",
+        TRAIN,
+    )
+    nb = run_notebook(notebook, team_env(mlflow_server.url, "v-gina", home, notebook))
+    assert "mlteams warning" not in stderr_of(nb)
+    client = MlflowClient(mlflow_server.url)
+    experiment = client.get_experiment_by_name(experiment_name("vision", "v-gina", "runs.ipynb"))
+    assert experiment is not None
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 4  # outer, nested, the client's and the autologged fit
+    for run in runs:
+        doc = assert_environment(client, run.info.run_id, None)
+        assert doc["notebook_path"] == str(notebook)
+        assert (doc["team"], doc["user"]) == ("vision", "v-gina")
 
 
 def test_same_notebook_name_for_two_users_lands_in_two_experiments(
