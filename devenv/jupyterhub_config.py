@@ -88,3 +88,7 @@ if env.get("MLTEAMS_HUB_SERVER_CMD"):
     # http.server: the hub's readiness check accepts any HTTP answer)
     c.KubeSpawner.cmd = json.loads(env["MLTEAMS_HUB_SERVER_CMD"])
     c.KubeSpawner.args = []
+if env.get("MLTEAMS_TEAMS_FILE"):  # the mlteams service: team sharing (docs/admin/sharing.md)
+    from hub_ext.service.hub_config import configure_service
+
+    configure_service(c, keep_env=["MLTEAMS_RIG"])

@@ -53,6 +53,7 @@ class MLTeams(LoggingConfigurable):
     queue_poll_seconds = Float(
         _default("queue_poll_seconds"), config=True, help=_help("queue_poll_seconds")
     )
+    sharing = Dict(config=True, help=_help("sharing"))
 
     def raw(self) -> dict[str, Any]:
         """The section as configured, every key included."""

@@ -572,6 +572,17 @@ class MLTeamsConfig(Schema):
         return problems
 
 
+class Sharing(Schema):
+    """Who a user may share a running server with (JupyterHub's shares, through the `mlteams`
+    service; see docs/admin/sharing.md)."""
+
+    outside_team: Annotated[bool, Flag()] = Field(
+        default=False,
+        description="When true, users may share their servers with any user or team of the hub; "
+        "when false (the default), only with members of their own teams.",
+    )
+
+
 class MLTeamsSection(MLTeamsConfig):
     """The whole `MLTeams` section of the hub configuration (`hub.config.MLTeams` in the Zero to
     JupyterHub values): the team configuration and the hub's own settings beside it."""
@@ -597,6 +608,10 @@ class MLTeamsSection(MLTeamsConfig):
         default=2.0,
         description="How often queued spawns are checked again, in seconds (they are also "
         "checked at once when a server stops or a spawn fails).",
+    )
+    sharing: Sharing = Field(
+        default_factory=lambda: Sharing(),
+        description="Sharing running servers: with teammates only, or with anyone.",
     )
 
 

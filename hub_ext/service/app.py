@@ -1,0 +1,200 @@
+"""The ``mlteams`` service: a tornado application the hub starts as a managed service.
+
+The hub gives a managed service its URL, prefix, API URL and token in the standard
+``JUPYTERHUB_*`` environment variables; ``hub_config.configure_service`` adds the ``MLTeams``
+section the hub validated, as JSON in ``MLTEAMS_SERVICE_CONFIG``. The service validates it again
+when it starts and stops with a message naming each bad key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import os
+import signal
+import sys
+from typing import Any, NoReturn
+from urllib.parse import urlparse
+
+from jupyterhub.services.auth import HubOAuth
+from tornado import web
+from tornado.log import access_log
+from traitlets import Float, Unicode, default
+from traitlets.config import Application
+
+from hub_ext.policy import ConfigError, load_config
+from hub_ext.policy.config import MLTeamsSection
+from hub_ext.service.handlers import (
+    CallbackHandler,
+    OpenAPIHandler,
+    ServerSharesHandler,
+    ServiceContext,
+    SharesHandler,
+)
+from hub_ext.service.hub_api import HUB_TIMEOUT_SECONDS, HubAPI
+
+CONFIG_ENV = "MLTEAMS_SERVICE_CONFIG"
+SERVICE_NAME = "mlteams"
+
+
+class MLTeamsService(Application):
+    """Team sharing for JupyterHub: lets users share their servers with their teams."""
+
+    name = "mlteams-service"
+    description = (
+        "The mlteams service of jupyterhub-mlteams: started by the hub as a managed service "
+        "(see docs/admin/sharing.md)."
+    )
+
+    service_url = Unicode(
+        config=True,
+        help="""The URL the hub routes `/services/mlteams/` to; from `JUPYTERHUB_SERVICE_URL`,
+        set by the hub for its managed services.""",
+    )
+
+    @default("service_url")
+    def _default_service_url(self) -> str:
+        return os.environ.get("JUPYTERHUB_SERVICE_URL", "")
+
+    ip = Unicode(
+        config=True,
+        help="""The address to listen on. Default: the host of `service_url` when it is an IP
+        address or `localhost`, else every interface (a hostname such as `hub` in the Zero to
+        JupyterHub chart names the hub pod's Service, not an address of the pod).""",
+    )
+
+    @default("ip")
+    def _default_ip(self) -> str:
+        host = urlparse(self.service_url).hostname or ""
+        if host == "localhost":
+            return host
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return ""
+        return host
+
+    prefix = Unicode(
+        config=True,
+        help="The URL prefix of the service; from `JUPYTERHUB_SERVICE_PREFIX`.",
+    )
+
+    @default("prefix")
+    def _default_prefix(self) -> str:
+        return os.environ.get("JUPYTERHUB_SERVICE_PREFIX", f"/services/{SERVICE_NAME}/")
+
+    hub_api_url = Unicode(
+        config=True,
+        help="The hub's REST API; from `JUPYTERHUB_API_URL`, set by the hub.",
+    )
+
+    @default("hub_api_url")
+    def _default_hub_api_url(self) -> str:
+        return os.environ.get("JUPYTERHUB_API_URL", "")
+
+    api_token = Unicode(
+        config=True,
+        help="""The service's token for the hub's REST API; from `JUPYTERHUB_API_TOKEN`, set by
+        the hub. Its permissions are the service's role (docs/admin/sharing.md).""",
+    )
+
+    @default("api_token")
+    def _default_api_token(self) -> str:
+        return os.environ.get("JUPYTERHUB_API_TOKEN", "")
+
+    teams_config = Unicode(
+        config=True,
+        help=f"""The hub's `MLTeams` section as JSON; from `{CONFIG_ENV}`, which the hub sets
+        when its configuration calls `hub_ext.service.hub_config.configure_service(c)`.""",
+    )
+
+    @default("teams_config")
+    def _default_teams_config(self) -> str:
+        return os.environ.get(CONFIG_ENV, "")
+
+    hub_timeout = Float(
+        HUB_TIMEOUT_SECONDS,
+        config=True,
+        help="Seconds a call to the hub's REST API may take before the caller gets a 503.",
+    )
+
+    def load_teams(self) -> MLTeamsSection:
+        """The validated ``MLTeams`` section; exits with the problems named by key."""
+        if not self.teams_config:
+            self.exit_with(
+                f"{CONFIG_ENV} is not set: start the service from the hub, with "
+                "configure_service(c) in the hub's configuration (docs/admin/sharing.md)."
+            )
+        try:
+            raw: Any = json.loads(self.teams_config)
+        except ValueError as exc:
+            self.exit_with(f"{CONFIG_ENV} is not JSON: {exc}")
+        try:
+            return load_config(raw)
+        except ConfigError as exc:
+            self.exit_with(f"the MLTeams configuration is invalid:\n{exc}")
+
+    def exit_with(self, message: str) -> NoReturn:
+        print(f"mlteams-service: {message}", file=sys.stderr)
+        raise SystemExit(1)
+
+    def missing_settings(self) -> list[str]:
+        needed = {
+            "JUPYTERHUB_SERVICE_URL (MLTeamsService.service_url)": self.service_url,
+            "JUPYTERHUB_API_URL (MLTeamsService.hub_api_url)": self.hub_api_url,
+            "JUPYTERHUB_API_TOKEN (MLTeamsService.api_token)": self.api_token,
+        }
+        return [name for name, value in needed.items() if not value]
+
+    def make_app(self, config: MLTeamsSection) -> web.Application:
+        """The tornado application, every route under ``prefix``."""
+        hub_auth = HubOAuth(
+            api_url=self.hub_api_url, api_token=self.api_token, base_url=self.prefix
+        )
+        context = ServiceContext(
+            hub_auth, HubAPI(self.hub_api_url, self.api_token, self.hub_timeout), config
+        )
+        prefix = self.prefix.rstrip("/")
+        routes: list[Any] = [
+            (rf"{prefix}/api/shares", SharesHandler, {"context": context}),
+            (rf"{prefix}/api/shares/([^/]*)", ServerSharesHandler, {"context": context}),
+            (rf"{prefix}/api/openapi.yaml", OpenAPIHandler),
+            (rf"{prefix}/oauth_callback", CallbackHandler, {"context": context}),
+        ]
+        return web.Application(routes, cookie_secret=os.urandom(32), log_function=_log_request)
+
+    def start(self) -> None:
+        missing = self.missing_settings()
+        if missing:
+            self.exit_with(
+                "not started by the hub: missing " + ", ".join(missing) + " (docs/admin/sharing.md)"
+            )
+        config = self.load_teams()
+        url = urlparse(self.service_url)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            asyncio.run(self._serve(self.make_app(config), port))
+        except KeyboardInterrupt:
+            pass
+        self.log.info("mlteams service stopped")
+
+    async def _serve(self, app: web.Application, port: int) -> None:
+        server = app.listen(port, address=self.ip, xheaders=True)
+        stopping = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
+        self.log.info("mlteams service listening on %s:%s%s", self.ip or "*", port, self.prefix)
+        await stopping.wait()
+        server.stop()
+
+
+def _log_request(handler: web.RequestHandler) -> None:
+    status = handler.get_status()
+    log = access_log.info if status < 500 else access_log.error
+    request = handler.request
+    log("%s %s %s %.1fms", status, request.method, request.path, 1000 * request.request_time())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The `mlteams-service` command."""
+    MLTeamsService.launch_instance(argv)

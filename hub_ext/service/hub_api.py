@@ -1,0 +1,123 @@
+"""The hub's REST API, called with the service's own token (``JUPYTERHUB_API_TOKEN``).
+
+Only what the service's role allows (see ``hub_config.SERVICE_SCOPES``): shares of users'
+servers, and the names and groups of users and groups.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+
+HUB_TIMEOUT_SECONDS = 20.0
+
+
+class HubUnavailable(Exception):
+    """The hub did not answer, or answered in a way the service cannot use."""
+
+
+class HubRefused(Exception):
+    """The hub answered with an error status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+        self.message = message
+
+
+def _path(*parts: str) -> str:
+    return "/".join(quote(part, safe="") for part in parts)
+
+
+class HubAPI:
+    """A small client of the hub's REST API for the service."""
+
+    def __init__(self, api_url: str, token: str, timeout: float = HUB_TIMEOUT_SECONDS) -> None:
+        self.api_url = api_url.rstrip("/") + "/"
+        self.token = token
+        self.timeout = timeout
+
+    async def request(self, method: str, path: str, body: Any = None) -> Any:
+        """Call ``<api_url><path>``; the parsed answer, ``None`` when empty.
+
+        Raises ``HubRefused`` for an error status and ``HubUnavailable`` when the hub does not
+        answer.
+        """
+        request = HTTPRequest(
+            self.api_url + path,
+            method=method,
+            headers={
+                "Authorization": f"token {self.token}",
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+            },
+            body=None if body is None else json.dumps(body),
+            allow_nonstandard_methods=True,
+            request_timeout=self.timeout,
+            connect_timeout=self.timeout,
+        )
+        try:
+            response = await AsyncHTTPClient().fetch(request)
+        except HTTPClientError as exc:
+            if exc.response is None or exc.code >= 500:
+                raise HubUnavailable(f"the hub answered {exc.code}") from None
+            raise HubRefused(exc.code, _message(exc.response.body)) from None
+        except OSError as exc:
+            raise HubUnavailable(str(exc)) from None
+        if not response.body:
+            return None
+        try:
+            return json.loads(response.body)
+        except ValueError:
+            raise HubUnavailable("the hub's answer is not JSON") from None
+
+    async def user_groups(self, name: str) -> list[str] | None:
+        """The hub groups of user ``name``; ``None`` when there is no such user."""
+        try:
+            model = await self.request("GET", _path("users", name))
+        except HubRefused as exc:
+            if exc.status == 404:
+                return None
+            raise
+        groups = model.get("groups") if isinstance(model, dict) else None
+        return [group for group in groups or () if isinstance(group, str)]
+
+    async def group_exists(self, name: str) -> bool:
+        try:
+            await self.request("GET", _path("groups", name))
+        except HubRefused as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    async def grant(self, owner: str, server: str, kind: str, name: str) -> dict[str, Any]:
+        """Share ``owner``'s server with one user or group (``kind``): the hub's share model."""
+        share: dict[str, Any] = await self.request(
+            "POST", "shares/" + _path(owner, server), {kind: name}
+        )
+        return share
+
+    async def revoke(self, owner: str, server: str, kind: str, name: str) -> None:
+        """Take back a share of ``owner``'s server from one user or group."""
+        await self.request("PATCH", "shares/" + _path(owner, server), {kind: name})
+
+    async def shares(self, owner: str) -> list[dict[str, Any]]:
+        """Every share of ``owner``'s servers."""
+        found = await self.request("GET", "shares/" + _path(owner))
+        if isinstance(found, dict):
+            found = found.get("items", [])
+        return [share for share in found or () if isinstance(share, dict)]
+
+
+def _message(body: bytes | None) -> str:
+    try:
+        parsed = json.loads(body or b"")
+    except ValueError:
+        return (body or b"").decode(errors="replace")[:200]
+    if isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
+        return str(parsed["message"])
+    return str(parsed)[:200]

@@ -1,0 +1,93 @@
+"""Registering the ``mlteams`` service with the hub: one call in the hub's configuration.
+
+``configure_service(c)`` (after ``c.MLTeams`` is set; in the Zero to JupyterHub chart, in
+``hub.extraConfig``) adds the managed service, its role and the users' access to it. An entry
+``mlteams`` already in ``c.JupyterHub.services`` (the chart's ``hub.services.mlteams``, which
+carries its URL and token) is completed rather than replaced, and so is a ``user`` role already
+in ``c.JupyterHub.load_roles``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+from traitlets.config import Config
+
+from hub_ext.service.app import CONFIG_ENV, SERVICE_NAME
+from hub_ext.settings import MLTeams
+
+SERVICE_ROLE = "mlteams-service"
+SERVICE_SCOPES = (
+    # grant, list and revoke shares of users' servers (includes access:servers, which the hub
+    # requires of whoever grants access to a server); not share codes
+    "shares",
+    # share with a user or a group by name, and read a user's groups to find their teams
+    "read:users:name",
+    "read:users:groups",
+    "read:groups:name",
+)
+ACCESS_SCOPE = f"access:services!service={SERVICE_NAME}"
+
+
+def service_command() -> list[str]:
+    """The service's command, with the hub's own interpreter."""
+    return [sys.executable, "-m", "hub_ext.service"]
+
+
+def loopback_url() -> str:
+    """A free port on 127.0.0.1, for a hub whose services run on its own host."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def configure_service(
+    c: Config, *, url: str | None = None, keep_env: Iterable[str] = ()
+) -> dict[str, Any]:
+    """Add the ``mlteams`` managed service, its role and users' access to it to ``c``.
+
+    ``url`` is where the service listens (the chart's ``hub.services.mlteams.url`` wins; default a
+    free loopback port); ``keep_env`` names environment variables of the hub to pass on to the
+    service. Returns the service's entry.
+    """
+    services = list(c.JupyterHub.get("services", []))
+    entry = next((s for s in services if s.get("name") == SERVICE_NAME), None)
+    if entry is None:
+        entry = {"name": SERVICE_NAME}
+        services.append(entry)
+    entry.setdefault("url", url or loopback_url())
+    entry.setdefault("command", service_command())
+    entry.setdefault("display", False)
+    environment = dict(entry.get("environment") or {})
+    environment[CONFIG_ENV] = json.dumps(MLTeams(config=c).raw(), default=str)
+    environment.update({name: os.environ[name] for name in keep_env if name in os.environ})
+    entry["environment"] = environment
+    c.JupyterHub.services = services
+    c.JupyterHub.load_roles = _with_roles(list(c.JupyterHub.get("load_roles", [])))
+    return entry
+
+
+def _with_roles(roles: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``roles`` with the service's role, and the access scope in the users' role."""
+    service_role = next((r for r in roles if r.get("name") == SERVICE_ROLE), None)
+    if service_role is None:
+        roles.append(
+            {
+                "name": SERVICE_ROLE,
+                "description": "Shares users' servers within their teams (jupyterhub-mlteams)",
+                "scopes": list(SERVICE_SCOPES),
+                "services": [SERVICE_NAME],
+            }
+        )
+    user_role = next((r for r in roles if r.get("name") == "user"), None)
+    if user_role is None:
+        roles.append({"name": "user", "scopes": ["self", ACCESS_SCOPE]})
+    elif ACCESS_SCOPE not in user_role.get("scopes", []):
+        user_role["scopes"] = [*user_role.get("scopes", ["self"]), ACCESS_SCOPE]
+    return roles

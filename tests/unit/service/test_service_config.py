@@ -1,0 +1,137 @@
+"""Registering the mlteams service with the hub, and the service refusing a bad start."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from jupyterhub.scopes import _check_scopes_exist, _expand_scope
+from traitlets.config import Config
+
+from hub_ext.policy import load_config
+from hub_ext.service.app import CONFIG_ENV, MLTeamsService
+from hub_ext.service.hub_config import ACCESS_SCOPE, SERVICE_SCOPES, configure_service
+from tests.unit.policy.sample import SAMPLE
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def hub_config(**sections: Any) -> Config:
+    c = Config()
+    for key, value in SAMPLE.items():
+        setattr(c.MLTeams, key, value)
+    for key, value in sections.items():
+        setattr(c.JupyterHub, key, value)
+    return c
+
+
+def test_configure_service_adds_the_service_its_role_and_users_access() -> None:
+    c = hub_config()
+    entry = configure_service(c, url="http://127.0.0.1:10101")
+    assert c.JupyterHub.services == [entry]
+    assert entry["name"] == "mlteams"
+    assert entry["url"] == "http://127.0.0.1:10101"
+    assert entry["command"] == [sys.executable, "-m", "hub_ext.service"]
+    passed = json.loads(entry["environment"][CONFIG_ENV])
+    assert passed["teams"] == SAMPLE["teams"]
+    assert passed["sharing"] == {}
+    roles = {role["name"]: role for role in c.JupyterHub.load_roles}
+    assert roles["mlteams-service"]["services"] == ["mlteams"]
+    assert roles["mlteams-service"]["scopes"] == list(SERVICE_SCOPES)
+    assert roles["user"]["scopes"] == ["self", ACCESS_SCOPE]
+
+
+def test_configure_service_completes_what_the_chart_declared() -> None:
+    chart_service = {"name": "mlteams", "url": "http://hub:10101", "api_token": "from-chart"}
+    user_role = {"name": "user", "scopes": ["self", "list:users"]}
+    c = hub_config(services=[chart_service], load_roles=[user_role])
+    entry = configure_service(c, url="http://127.0.0.1:1")
+    assert len(c.JupyterHub.services) == 1
+    assert entry["url"] == "http://hub:10101"
+    assert entry["api_token"] == "from-chart"
+    roles = {role["name"]: role for role in c.JupyterHub.load_roles}
+    assert roles["user"]["scopes"] == ["self", "list:users", ACCESS_SCOPE]
+    # calling it twice changes nothing more
+    configure_service(c)
+    assert len(c.JupyterHub.services) == 1
+    assert [r["name"] for r in c.JupyterHub.load_roles].count("mlteams-service") == 1
+    assert roles["user"]["scopes"].count(ACCESS_SCOPE) == 1
+
+
+def test_the_service_holds_shares_but_no_share_codes_and_no_admin_scope() -> None:
+    _check_scopes_exist(set(SERVICE_SCOPES))
+    _check_scopes_exist({ACCESS_SCOPE})
+    held: set[str] = set()
+    for scope in SERVICE_SCOPES:
+        held |= set(_expand_scope(scope))
+    assert "shares" in held
+    assert "access:servers" in held  # the hub requires it of whoever grants access to a server
+    assert not {scope for scope in held if scope.startswith(("share-codes", "admin", "tokens"))}
+    assert "servers" not in held and "read:users" not in held
+
+
+def test_the_openapi_description_covers_every_route() -> None:
+    described = yaml.safe_load((REPO / "hub_ext/service/openapi.yaml").read_text())
+    app = MLTeamsService(
+        service_url="http://127.0.0.1:1", hub_api_url="http://127.0.0.1:2/hub/api", api_token="x"
+    )
+    config = load_config(SAMPLE)
+    served = {
+        rule.matcher.regex.pattern.removeprefix("/services/mlteams").rstrip("$")
+        for rule in app.make_app(config).wildcard_router.rules
+    }
+    paths = {path.replace("{server}", "([^/]*)") for path in described["paths"]}
+    assert served - {"/oauth_callback"} == paths
+
+
+def run_service(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {key: value for key, value in os.environ.items() if not key.startswith("JUPYTERHUB_")}
+    return subprocess.run(
+        [sys.executable, "-m", "hub_ext.service"],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+
+
+HUB_ENV = {
+    "JUPYTERHUB_SERVICE_URL": "http://127.0.0.1:1",
+    "JUPYTERHUB_API_URL": "http://127.0.0.1:2/hub/api",
+    "JUPYTERHUB_API_TOKEN": "secret-token-value",
+}
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "not started by the hub: missing JUPYTERHUB_SERVICE_URL"),
+        (HUB_ENV, f"{CONFIG_ENV} is not set"),
+        ({**HUB_ENV, CONFIG_ENV: "{"}, f"{CONFIG_ENV} is not JSON"),
+        (
+            {**HUB_ENV, CONFIG_ENV: json.dumps({**SAMPLE, "sharing": {"outside_team": "yes"}})},
+            'MLTeams.sharing.outside_team: must be true or false, got "yes"',
+        ),
+        (
+            {**HUB_ENV, CONFIG_ENV: json.dumps({**SAMPLE, "sharing": {"outside": True}})},
+            "MLTeams.sharing.outside",
+        ),
+    ],
+)
+def test_the_service_refuses_to_start_without_what_it_needs(
+    env: dict[str, str], message: str
+) -> None:
+    result = run_service(env)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "secret-token-value" not in result.stderr + result.stdout
