@@ -225,3 +225,10 @@ def parse_image(reference: str) -> ImageRef | None:
     if colon > slash:
         name, tag = name[:colon], name[colon + 1 :] or None
     return ImageRef(reference=ref, name=name, tag=tag, digest=digest if valid else None)
+
+
+MLFLOW_GIT_COMMIT = "mlflow.source.git.commit"
+MLFLOW_GIT_BRANCH = "mlflow.source.git.branch"
+MLFLOW_GIT_REPO_URL = "mlflow.source.git.repoURL"
+MLFLOW_GIT_DIRTY = "mlflow.source.git.dirty"
+"""MLflow's own git tags (``mlflow.utils.mlflow_tags``), set with the environment."""

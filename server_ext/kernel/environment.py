@@ -20,11 +20,6 @@ SCHEMA_VERSION = 1
 
 __all__ = ["ImageRef", "parse_image"]  # the image reference's parts live in the contract
 
-MLFLOW_GIT_COMMIT = "mlflow.source.git.commit"
-MLFLOW_GIT_BRANCH = "mlflow.source.git.branch"
-MLFLOW_GIT_REPO_URL = "mlflow.source.git.repoURL"
-MLFLOW_GIT_DIRTY = "mlflow.source.git.dirty"
-"""MLflow's own git tags (``mlflow.utils.mlflow_tags``), shown by its UI."""
 
 _DIST_INFO = re.compile(r"(?P<name>[A-Za-z0-9][A-Za-z0-9._]*)-(?P<version>[^-]+)\.dist-info")
 _COMMIT = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
@@ -250,10 +245,10 @@ def environment_tags(doc: Mapping[str, Any]) -> dict[str, str]:
     git = doc.get("git") or {}
     if git.get("commit"):
         tags[env.TAG_GIT_COMMIT] = git["commit"]
-        tags[MLFLOW_GIT_COMMIT] = git["commit"]
-        tags[MLFLOW_GIT_DIRTY] = "true" if git.get("dirty") else "false"
+        tags[env.MLFLOW_GIT_COMMIT] = git["commit"]
+        tags[env.MLFLOW_GIT_DIRTY] = "true" if git.get("dirty") else "false"
         if git.get("branch"):
-            tags[MLFLOW_GIT_BRANCH] = git["branch"]
+            tags[env.MLFLOW_GIT_BRANCH] = git["branch"]
         if git.get("remote_url"):
-            tags[MLFLOW_GIT_REPO_URL] = git["remote_url"]
+            tags[env.MLFLOW_GIT_REPO_URL] = git["remote_url"]
     return tags

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from server_ext import contract as env
 from server_ext.contract import experiment_name, relative_notebook_path
-from server_ext.kernel.environment import MLFLOW_GIT_COMMIT
 
 TAG_TEAM = "mlteams.team"
 TAG_USER = "mlteams.user"
@@ -23,7 +22,7 @@ TAG_GPUS = "mlteams.gpus"
 TAG_NOTEBOOK = "mlteams.notebook_path"
 TAG_SOURCE_NAME = "mlflow.source.name"
 TAG_SOURCE_TYPE = "mlflow.source.type"
-TAG_GIT_COMMIT = MLFLOW_GIT_COMMIT
+TAG_GIT_COMMIT = env.MLFLOW_GIT_COMMIT
 TAG_MLFLOW_USER = "mlflow.user"
 
 

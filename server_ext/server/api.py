@@ -7,6 +7,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from server_ext import contract as env
 from server_ext.contract import experiment_name, relative_notebook_path
@@ -17,6 +18,14 @@ MAX_PATH = 4096
 
 class BadRequest(ValueError):
     """A request parameter is invalid; the message says which and why."""
+
+
+class NotFound(LookupError):
+    """What the request names does not exist; the message says what."""
+
+
+class Forbidden(PermissionError):
+    """MLflow refuses the user's credentials this read; the message says what."""
 
 
 @dataclass(frozen=True)
@@ -56,11 +65,22 @@ def notebook_experiment(team: str, user: str, path: str) -> str:
     return experiment_name(team, user, path)
 
 
-def run_summary(run: Any) -> dict[str, Any]:
-    """The API view of an MLflow run (any object with MLflow's ``info`` and ``data``)."""
+def run_link(public_url: str, experiment_id: str, run_id: str) -> str | None:
+    """The MLflow UI page of the run under ``public_url``; ``None`` without an http(s) base."""
+    base = public_url.strip().rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        return None
+    exp, run = quote(experiment_id, safe=""), quote(run_id, safe="")
+    return f"{base}/#/experiments/{exp}/runs/{run}"
+
+
+def run_summary(run: Any, link: str | None = None) -> dict[str, Any]:
+    """The API view of an MLflow run (any object with MLflow's ``info`` and ``data``) and the
+    link to its page in the MLflow UI."""
     info, data = run.info, run.data
     return {
         "run_id": info.run_id,
+        "link": link,
         "run_name": getattr(info, "run_name", None),
         "status": info.status,
         "start_time": info.start_time,

@@ -26,6 +26,13 @@ class MLTeamsExtension(ExtensionApp):
     user = Unicode(
         config=True, help="The server's user. Default: `JUPYTERHUB_USER`, as set by the hub."
     )
+    tracking_public_url = Unicode(
+        config=True,
+        help="""The MLflow tracking server's address as a browser reaches it: the base of the run
+        links the API gives out (`link` in `/mlteams/runs` and `/mlteams/runs/<id>/reproduce`).
+        Default: `MLTEAMS_TRACKING_PUBLIC_URL`, as set by the hub; else the tracking URI when it
+        is an http(s) address. Never taken from a request.""",
+    )
     default_page_size = Integer(
         25, config=True, help="Runs per page when the request gives no `page_size`."
     )
@@ -34,6 +41,10 @@ class MLTeamsExtension(ExtensionApp):
     @default("tracking_uri")
     def _tracking_uri(self) -> str:
         return os.environ.get(env.TRACKING_URI, "")
+
+    @default("tracking_public_url")
+    def _tracking_public_url(self) -> str:
+        return os.environ.get(env.TRACKING_PUBLIC_URL) or self.tracking_uri
 
     @default("team")
     def _team(self) -> str:

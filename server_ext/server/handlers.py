@@ -18,9 +18,12 @@ from server_ext import __version__
 from server_ext.contract import CatalogError, catalog_from_env
 from server_ext.server.api import (
     BadRequest,
+    Forbidden,
+    NotFound,
     notebook_experiment,
     parse_notebook_path,
     parse_page,
+    run_link,
     team_summary,
 )
 from server_ext.server.datasets import describe, find, mount_status, snippet
@@ -64,6 +67,10 @@ class MLTeamsHandler(APIHandler):
             return await asyncio.to_thread(fn, *args)
         except BadRequest as exc:
             self.fail(400, str(exc))
+        except NotFound as exc:
+            self.fail(404, str(exc))
+        except Forbidden as exc:
+            self.fail(403, str(exc))
         except Exception as exc:
             self.log.warning("mlteams: MLflow request failed: %s", type(exc).__name__)
             self.fail(503, "the MLflow tracking server did not answer; try again later")
@@ -133,8 +140,28 @@ class RunsHandler(MLTeamsHandler):
         if experiment is None:
             self.write_json({"experiment": name, "runs": [], "next_page_token": None})
             return
-        result = await self.blocking(list_runs, uri, experiment["experiment_id"], page)
+        result = await self.blocking(
+            list_runs, uri, experiment["experiment_id"], page, self.mlteams.tracking_public_url
+        )
         self.write_json({"experiment": name, **result})
+
+
+class ReproduceHandler(MLTeamsHandler):
+    """What it takes to recreate a run: image, packages, commit, params, datasets, link.
+
+    Any run the user's MLflow credentials can read (MLflow's permissions decide, as in its UI):
+    a teammate's run in a team experiment is the common case."""
+
+    @web.authenticated
+    async def get(self, run_id: str) -> None:
+        from server_ext.server.reproduce import reproduce_view, valid_run_id
+        from server_ext.server.tracking_queries import run_record
+
+        if not valid_run_id(run_id):
+            self.fail(400, "run_id must be an MLflow run id (letters, digits, '-' and '_')")
+        record = await self.blocking(run_record, self.tracking_uri(), run_id)
+        link = run_link(self.mlteams.tracking_public_url, record.experiment_id, record.run_id)
+        self.write_json(reproduce_view(record, link))
 
 
 class DatasetsHandler(MLTeamsHandler):
@@ -191,6 +218,7 @@ def default_handlers() -> list[tuple[str, type]]:
         (r"/mlteams/status", StatusHandler),
         (r"/mlteams/experiment", ExperimentHandler),
         (r"/mlteams/runs", RunsHandler),
+        (r"/mlteams/runs/(?P<run_id>[^/]+)/reproduce", ReproduceHandler),
         (r"/mlteams/datasets", DatasetsHandler),
         (r"/mlteams/datasets/([^/]+)", DatasetHandler),
         (r"/mlteams/team", TeamHandler),

@@ -10,23 +10,17 @@ from typing import Any
 
 import pytest
 import yaml
-from pytest_jupyter import jupyter_server as jupyter_fixtures
 from tornado.httpclient import HTTPClientError
 
 from devenv.procs import free_port
 from server_ext.server.handlers import default_handlers
+from tests.jupyter_server_fixtures import SERVER_FIXTURES, fetch
+
+__all__ = ["fetch"]
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
 
-# pytest-jupyter's fixtures, without its hooks (which would take over every async test).
-globals().update(
-    {
-        name: value
-        for name, value in vars(jupyter_fixtures).items()
-        if name.startswith(("jp_", "http_server", "io_loop", "echo_kernel"))
-        and name != "jp_server_config"
-    }
-)
+globals().update(SERVER_FIXTURES)
 
 SECRET_VALUE = "do-not-leak-4f1c"
 CATALOG = [
@@ -40,7 +34,7 @@ CATALOG = [
     },
     {"name": "raw", "uri": "s3://lake/raw/"},
 ]
-SAMPLE_ARGS = {r"([^/]+)": "coco"}
+SAMPLE_ARGS = {r"([^/]+)": "coco", r"(?P<run_id>[^/]+)": "0f1e2d3c"}
 
 
 @pytest.fixture
@@ -60,20 +54,6 @@ def jp_server_config(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
             "user": "alice",
         },
     }
-
-
-@pytest.fixture
-def fetch(jp_fetch: Any, jp_asyncio_loop: Any) -> Any:
-    """``jp_fetch`` run to completion on the server's own loop (the tests stay synchronous)."""
-
-    async def call(*parts: str, **kwargs: Any) -> Any:
-        # the request's future is made inside the loop, whatever loop an earlier test left set
-        return await jp_fetch(*parts, **kwargs)
-
-    def run(*parts: str, **kwargs: Any) -> Any:
-        return jp_asyncio_loop.run_until_complete(call(*parts, **kwargs))
-
-    return run
 
 
 def route_paths() -> list[str]:
@@ -117,7 +97,9 @@ def test_status_and_openapi(fetch: Any) -> None:
     spec = yaml.safe_load((fetch("mlteams", "openapi.yaml")).body)
     documented = set(spec["paths"])
     served = {
-        re.sub(r"\(\[\^/\]\+\)", "{name}", p).removeprefix("/mlteams")
+        re.sub(
+            r"\(\?P<(\w+)>\[\^/\]\+\)", r"{\1}", re.sub(r"\(\[\^/\]\+\)", "{name}", p)
+        ).removeprefix("/mlteams")
         for p, _ in default_handlers()
     }
     assert served == documented
@@ -174,6 +156,21 @@ def test_unreachable_mlflow_is_a_clean_503(fetch: Any) -> None:
     with pytest.raises(HTTPClientError) as info:
         fetch("mlteams", "experiment", params={"path": "a.ipynb"})
     assert info.value.code == 503
+
+
+def test_reproduce_with_mlflow_down_is_a_clean_503(fetch: Any) -> None:
+    with pytest.raises(HTTPClientError) as info:
+        fetch("mlteams", "runs", "0f1e2d3c4b5a69788796a5b4c3d2e1f0", "reproduce")
+    assert info.value.code == 503
+    assert "did not answer" in json.loads(info.value.response.body)["message"]
+
+
+@pytest.mark.parametrize("run_id", ["a%20b", "x" * 70, "-x"])
+def test_reproduce_of_something_that_is_no_run_id_is_a_400(fetch: Any, run_id: str) -> None:
+    with pytest.raises(HTTPClientError) as info:
+        fetch("mlteams", "runs", run_id, "reproduce")
+    assert info.value.code == 400
+    assert "run_id" in json.loads(info.value.response.body)["message"]
 
 
 def test_tracking_uri_cannot_come_from_the_request(fetch: Any, jp_serverapp: Any) -> None:
