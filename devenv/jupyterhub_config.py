@@ -77,8 +77,21 @@ c.KubeSpawner.default_url = "/lab"
 c.KubeSpawner.start_timeout = 180
 c.KubeSpawner.http_timeout = 120
 c.KubeSpawner.working_dir = "/home/jovyan"
-c.KubeSpawner.volumes = [{"name": "home", "emptyDir": {}}]
-c.KubeSpawner.volume_mounts = [{"name": "home", "mountPath": "/home/jovyan"}]
+# Every server's home is a persistent volume claim, as the z2jh chart renders singleuser.storage
+# (type dynamic) for KubeSpawner: created on first spawn (in the team's namespace with
+# TeamKubeSpawner), kept when the server stops. The rig's kubelet provisions claims of its
+# default StorageClass (process-kubelet-local) as local folders.
+c.KubeSpawner.storage_pvc_ensure = True  # singleuser.storage.type: dynamic
+c.KubeSpawner.storage_capacity = env.get("MLTEAMS_HOME_CAPACITY", "10Gi")  # .capacity
+c.KubeSpawner.storage_access_modes = ["ReadWriteOnce"]  # .dynamic.storageAccessModes
+# .dynamic.storageClass left unset: the cluster's default StorageClass;
+# .dynamic.pvcNameTemplate left unset: KubeSpawner's claim-{user_server}
+c.KubeSpawner.volumes = [
+    {"name": "volume-{user_server}", "persistentVolumeClaim": {"claimName": "{pvc_name}"}}
+]
+c.KubeSpawner.volume_mounts = [
+    {"name": "volume-{user_server}", "mountPath": "/home/jovyan"}  # .homeMountPath
+]
 c.KubeSpawner.environment = {"HOME": "/home/jovyan"}
 # The process kubelet runs every container as root on the host (the project's interpreter may live
 # in root's home), so the single-user server is told that root is expected here.

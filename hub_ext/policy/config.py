@@ -35,6 +35,7 @@ from typing_extensions import Self
 from hub_ext.policy.fields import (
     RESERVED_ENV_PREFIXES,
     ROOT,
+    ClaimName,
     CountOrModel,
     DefaultNamespace,
     EntryName,
@@ -49,6 +50,7 @@ from hub_ext.policy.fields import (
     LabelValue,
     Listed,
     Location,
+    MountPath,
     Name,
     Namespace,
     ObjectName,
@@ -77,6 +79,11 @@ from hub_ext.policy.validation import (
 
 MAX_GPUS = 4096
 MAX_QUEUE_WAIT_SECONDS = 7 * 24 * 3600
+MAX_CLAIMS = 100_000
+DEFAULT_TEAM_FOLDER_CLAIM = "team-folder"
+DEFAULT_TEAM_FOLDER_PATH = "/home/jovyan/team"
+DEFAULT_TEAM_FOLDER_CAPACITY = 10 * 2**30
+TEAM_FOLDER_ACCESS_MODES = ("ReadWriteMany", "ReadWriteOnce")
 DEFAULT_QUEUE_WAIT_SECONDS = 1800
 TOLERATION_OPERATORS = ("Equal", "Exists")
 TOLERATION_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
@@ -92,6 +99,7 @@ __all__ = [
     "TOLERATION_OPERATORS",
     "Dataset",
     "GpuRange",
+    "HomeStorage",
     "MLTeamsConfig",
     "MLTeamsSection",
     "Profile",
@@ -99,6 +107,7 @@ __all__ = [
     "QueuePolicy",
     "Quota",
     "QuotaOverride",
+    "SharedFolder",
     "Team",
     "Toleration",
     "json_schema",
@@ -108,6 +117,7 @@ __all__ = [
 ]
 
 GPU_COUNT = WholeNumber(0, MAX_GPUS)
+CLAIM_COUNT = WholeNumber(0, MAX_CLAIMS)
 CPU = Quantity(parse_cpu)
 MEMORY = Quantity(parse_memory)
 
@@ -182,6 +192,16 @@ class Quota(Schema):
         description='Memory the team\'s servers may hold in total, a Kubernetes quantity ("768Gi", '
         '"1T"); unlimited when left out.',
     )
+    storage: Annotated[int, MEMORY] | None = Field(
+        default=None,
+        description="Storage the team's volume claims may request in total (its members' homes "
+        'and the team folder), a Kubernetes quantity ("500Gi"); unlimited when left out.',
+    )
+    claims: Annotated[int, CLAIM_COUNT] | None = Field(
+        default=None,
+        description="How many volume claims the team's namespace may hold: one home per member "
+        "who has started a server there, plus the team folder; unlimited when left out.",
+    )
 
     @field_validator("gpus_per_user")
     @classmethod
@@ -207,6 +227,12 @@ class QuotaOverride(Schema):
     memory: Annotated[int, MEMORY] | None = Field(
         default=None, description="Replaces the team's `memory`."
     )
+    storage: Annotated[int, MEMORY] | None = Field(
+        default=None, description="Replaces the team's `storage`."
+    )
+    claims: Annotated[int, CLAIM_COUNT] | None = Field(
+        default=None, description="Replaces the team's `claims`."
+    )
 
     @field_validator("gpus_per_user")
     @classmethod
@@ -225,6 +251,8 @@ class QuotaOverride(Schema):
             gpus_per_user=min(per_user, gpus),
             cpu=quota.cpu if self.cpu is None else self.cpu,
             memory=quota.memory if self.memory is None else self.memory,
+            storage=quota.storage if self.storage is None else self.storage,
+            claims=quota.claims if self.claims is None else self.claims,
         )
 
 
@@ -459,6 +487,68 @@ class Promotion(Schema):
     )
 
 
+class HomeStorage(Schema):
+    """How big the team's homes are and where they live, instead of the hub's global settings
+    (in the z2jh chart `singleuser.storage.capacity` and `.dynamic.storageClass`).
+
+    In Python ``capacity`` is in bytes; ``None`` keeps the global setting.
+    """
+
+    capacity: Annotated[int, MEMORY] | None = Field(
+        default=None,
+        description='Size of each new home of the team, a Kubernetes quantity ("50Gi"); the '
+        "global `singleuser.storage.capacity` when left out. A home keeps the size it was "
+        "created with.",
+    )
+    storage_class: Annotated[str, ObjectName(what="StorageClass")] | None = Field(
+        default=None,
+        description="StorageClass of each new home of the team; the global "
+        "`singleuser.storage.dynamic.storageClass` when left out.",
+    )
+
+
+class SharedFolder(Schema):
+    """A read-write volume every member of the team gets at the same path.
+
+    The claim lives in the team's namespace, so only the team's servers can mount it. In Python
+    ``capacity`` is in bytes.
+    """
+
+    claim_name: Annotated[str, ClaimName()] = Field(
+        default=DEFAULT_TEAM_FOLDER_CLAIM,
+        description=f"The PersistentVolumeClaim in the team's namespace; defaults to "
+        f"`{DEFAULT_TEAM_FOLDER_CLAIM}`. Names starting with `claim-` are the members' homes.",
+    )
+    create: Annotated[bool, Flag()] = Field(
+        default=True,
+        description="Whether the hub creates the claim when it provisions the team "
+        "(`MLTeams.provision`); false for a claim the admin binds to existing storage such as "
+        "an NFS export. A spawn is refused with a clear message while the claim is missing.",
+    )
+    capacity: Annotated[int, MEMORY] = Field(
+        default=DEFAULT_TEAM_FOLDER_CAPACITY,
+        description='Size of the claim the hub creates, a Kubernetes quantity; defaults to "10Gi".',
+    )
+    storage_class: Annotated[str, ObjectName(what="StorageClass")] | None = Field(
+        default=None,
+        description="StorageClass of the claim the hub creates (one that offers ReadWriteMany, "
+        "such as NFS or CephFS); the cluster's default class when left out.",
+    )
+    access_modes: Annotated[
+        tuple[Annotated[str, OneOf(TEAM_FOLDER_ACCESS_MODES)], ...], Listed("access mode")
+    ] = Field(
+        default=("ReadWriteMany",),
+        description="Access modes of the claim the hub creates: `ReadWriteMany` (the default) "
+        "lets servers on every node write; `ReadWriteOnce` only works while the team's servers "
+        "share one node.",
+    )
+    mount_path: Annotated[str, MountPath()] = Field(
+        default=DEFAULT_TEAM_FOLDER_PATH,
+        description=f"Where the folder appears in every member's server; defaults to "
+        f"`{DEFAULT_TEAM_FOLDER_PATH}`.",
+    )
+
+
 def _default_namespace(data: dict[str, Any]) -> str:
     return DefaultNamespace(f"team-{data['name']}")
 
@@ -501,6 +591,16 @@ class Team(Schema):
     contact: Annotated[str, Text(256)] | None = Field(
         default=None,
         description='Shown in quota messages: "ask your team lead (#ml-vision on Slack)".',
+    )
+    home: HomeStorage = Field(
+        default_factory=lambda: HomeStorage(),
+        description="The size and StorageClass of the members' homes in this team, when they "
+        "differ from the hub's global home settings.",
+    )
+    shared_folder: SharedFolder | None = Field(
+        default=None,
+        description="A read-write folder shared by the team's members, mounted in each of "
+        "their servers; none when left out.",
     )
 
     @property
@@ -561,6 +661,9 @@ class MLTeamsConfig(Schema):
                 elif "quota" in team:
                     for message in _misfits(name, team["quota"], listed, profiles[listed]):
                         problems.append(problem_at(at, message))
+            if "quota" in team:
+                for key, message in _storage_misfits(name, team):
+                    problems.append(problem_at(("teams", name, *key), message))
             for index, listed in enumerate(team.get("datasets", ())):
                 if listed not in datasets:
                     problems.append(
@@ -770,4 +873,40 @@ def _misfits(team: str, quota: Quota, name: str, profile: dict[str, Any] | None)
             f"profile {show(name)} needs {describe_memory(memory)} of memory but team {team}'s "
             f"quota is {describe_memory(quota.memory)}"
         )
+    return problems
+
+
+def _storage_misfits(team: str, fields: dict[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+    """Where ``team``'s storage quota leaves no room for a home or the team folder, if so."""
+    quota: Quota = fields["quota"]
+    home: HomeStorage | None = fields.get("home")
+    folder: SharedFolder | None = fields.get("shared_folder")
+    problems: list[tuple[tuple[str, ...], str]] = []
+    room = quota.storage
+    if room is not None and home is not None and home.capacity is not None:
+        if home.capacity > room:
+            problems.append(
+                (
+                    ("home", "capacity"),
+                    f"a home of {describe_memory(home.capacity)} does not fit team {team}'s "
+                    f"storage quota of {describe_memory(room)}",
+                )
+            )
+    if folder is not None and folder.create:
+        if room is not None and folder.capacity > room:
+            problems.append(
+                (
+                    ("shared_folder", "capacity"),
+                    f"a team folder of {describe_memory(folder.capacity)} does not fit team "
+                    f"{team}'s storage quota of {describe_memory(room)}",
+                )
+            )
+        if quota.claims == 0:
+            problems.append(
+                (
+                    ("quota", "claims"),
+                    f"team {team}'s quota allows no volume claims, so its team folder cannot be "
+                    "created",
+                )
+            )
     return problems

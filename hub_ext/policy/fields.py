@@ -240,6 +240,53 @@ class ObjectName(Text):
         return {**super().documented(), "pattern": DNS_SUBDOMAIN_PATTERN}
 
 
+HOME_CLAIM_PREFIX = "claim-"
+"""How KubeSpawner's default ``pvc_name_template`` (``claim-{user_server}``) starts."""
+
+
+@dataclass(frozen=True)
+class ClaimName(ObjectName):
+    """A PersistentVolumeClaim that is not named like a member's home."""
+
+    what: str = "PersistentVolumeClaim"
+
+    def problem(self, value: str) -> str | None:
+        if value.startswith(HOME_CLAIM_PREFIX):
+            return (
+                f"must not start with {show(HOME_CLAIM_PREFIX)}, which names the members' homes, "
+                f"got {show(value)}"
+            )
+        return super().problem(value)
+
+    def documented(self) -> dict[str, Any]:
+        return {**super().documented(), "not": {"pattern": f"^{HOME_CLAIM_PREFIX}"}}
+
+
+MOUNT_PATH_PATTERN = r"^(/[A-Za-z0-9._ -]+)+$"
+"""An absolute path with at least one folder, no trailing '/', no empty parts."""
+
+
+@dataclass(frozen=True)
+class MountPath(Text):
+    """Where a volume appears in the server: an absolute path below ``/``, written plainly."""
+
+    max_length: int = 512
+
+    def problem(self, value: str) -> str | None:
+        parts = value.split("/")[1:]
+        if not value.startswith("/") or not re.fullmatch(MOUNT_PATH_PATTERN, value):
+            return (
+                "must be an absolute folder path such as /home/jovyan/team (letters, digits, "
+                f"'.', '_', '-' and spaces; no trailing '/'), got {show(value)}"
+            )
+        if any(part in (".", "..") for part in parts):
+            return f"must not contain '.' or '..' parts, got {show(value)}"
+        return None
+
+    def documented(self) -> dict[str, Any]:
+        return {**super().documented(), "pattern": MOUNT_PATH_PATTERN}
+
+
 @dataclass(frozen=True)
 class HubNamespace(Text):
     """The hub's namespace: empty (found at run time) or a DNS-1123 label."""

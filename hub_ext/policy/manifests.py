@@ -1,8 +1,9 @@
 """The Kubernetes objects each team needs, rendered as plain dicts: no Kubernetes client here.
 
-Per team: its Namespace, a ResourceQuota and a RoleBinding that lets the hub's service account do
-its namespaced work there. Once per cluster: the ClusterRoles those bindings refer to, and the
-ClusterRoleBindings for the hub's cluster-wide reads and, optionally, for provisioning.
+Per team: its Namespace, a ResourceQuota, a RoleBinding that lets the hub's service account do
+its namespaced work there, and the claim of the team folder when the hub is to create it. Once
+per cluster: the ClusterRoles those bindings refer to, and the ClusterRoleBindings for the hub's
+cluster-wide reads and, optionally, for provisioning.
 
 ``hub_ext.provisioning.apply`` applies these objects from the hub; ``mlteams-manifests``
 prints them for GitOps. ``docs/admin/provisioning.md`` explains each RBAC rule.
@@ -44,6 +45,8 @@ DEFAULT_HUB_SERVICE_ACCOUNT = "hub"
 GPU_QUOTA_KEY = f"requests.{GPU_RESOURCE}"
 CPU_QUOTA_KEY = "limits.cpu"
 MEMORY_QUOTA_KEY = "limits.memory"
+STORAGE_QUOTA_KEY = "requests.storage"
+CLAIMS_QUOTA_KEY = "persistentvolumeclaims"
 
 TEAM_RULES: tuple[Manifest, ...] = (
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "create", "delete"]},
@@ -77,6 +80,11 @@ WATCH_RULES: tuple[Manifest, ...] = (
 PROVISIONER_RULES: tuple[Manifest, ...] = (
     {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "create", "patch"]},
     {"apiGroups": [""], "resources": ["resourcequotas"], "verbs": ["get", "create", "patch"]},
+    {
+        "apiGroups": [""],
+        "resources": ["persistentvolumeclaims"],
+        "verbs": ["get", "create", "patch"],
+    },
     {"apiGroups": [RBAC_GROUP], "resources": ["rolebindings"], "verbs": ["get", "create", "patch"]},
     {
         "apiGroups": [RBAC_GROUP],
@@ -85,7 +93,8 @@ PROVISIONER_RULES: tuple[Manifest, ...] = (
         "resourceNames": [TEAM_CLUSTER_ROLE],
     },
 )
-"""What the hub needs to create and update the per-team objects itself (provisioning on).
+"""What the hub needs to create and update the per-team objects itself (provisioning on): each
+team's Namespace, ResourceQuota, RoleBinding and team folder claim.
 
 Objects are applied server-side (``patch``, which creates a missing object and so also needs
 ``create``) after a ``get``. Kubernetes lets a subject create a RoleBinding only to a role whose
@@ -120,7 +129,34 @@ def quota_hard(quota: Quota) -> dict[str, str]:
         hard[CPU_QUOTA_KEY] = format_cpu(quota.cpu)
     if quota.memory is not None:
         hard[MEMORY_QUOTA_KEY] = format_memory(quota.memory)
+    if quota.storage is not None:
+        hard[STORAGE_QUOTA_KEY] = format_memory(quota.storage)
+    if quota.claims is not None:
+        hard[CLAIMS_QUOTA_KEY] = str(quota.claims)
     return hard
+
+
+def team_folder_claim(team: Team, labels: Mapping[str, str] | None = None) -> Manifest | None:
+    """The PersistentVolumeClaim of the team's shared folder, when the hub is to create it."""
+    folder = team.shared_folder
+    if folder is None or not folder.create:
+        return None
+    spec: Manifest = {
+        "accessModes": list(folder.access_modes),
+        "resources": {"requests": {"storage": format_memory(folder.capacity)}},
+    }
+    if folder.storage_class is not None:
+        spec["storageClassName"] = folder.storage_class
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {
+            "name": folder.claim_name,
+            "namespace": team.namespace,
+            "labels": {**(labels or {}), TEAM_LABEL: team.name},
+        },
+        "spec": spec,
+    }
 
 
 def cluster_manifests(
@@ -156,12 +192,14 @@ def team_manifests(
     labels: Mapping[str, str] | None = None,
     quota: Quota | None = None,
 ) -> list[Manifest]:
-    """One team's Namespace, ResourceQuota and RoleBinding, in the order they must be applied.
+    """One team's Namespace, ResourceQuota, RoleBinding and, when the hub creates it, the team
+    folder's claim, in the order they must be applied (the claim counts against the quota).
 
     ``quota`` replaces the team's configured quota (an admin's run-time override).
     """
     team_labels = {**_labels(labels), TEAM_LABEL: team.name}
     namespace = team.namespace
+    folder = team_folder_claim(team, _labels(labels))
     return [
         {
             "apiVersion": "v1",
@@ -185,6 +223,7 @@ def team_manifests(
             "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": TEAM_CLUSTER_ROLE},
             "subjects": [hub_subject(hub_namespace, hub_service_account)],
         },
+        *([folder] if folder is not None else []),
     ]
 
 
@@ -201,7 +240,8 @@ def render_team_manifests(
     """Every object the configuration needs, in a stable order that can be applied as is.
 
     The cluster-scoped RBAC comes first (left out when ``cluster_scoped`` is false: the hub
-    itself never manages it), then each team, by name: Namespace, ResourceQuota, RoleBinding.
+    itself never manages it), then each team, by name: Namespace, ResourceQuota, RoleBinding and
+    the team folder's claim.
     ``quotas`` maps team names to effective quotas that replace the configured ones.
     """
     out: list[Manifest] = []

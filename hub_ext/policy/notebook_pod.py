@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub_ext.policy import MLTeamsConfig, SpawnOptions
-from hub_ext.policy.dataset_mounts import VOLUME_PREFIX, dataset_pod_parts
+from hub_ext.policy.dataset_mounts import dataset_pod_parts
 from server_ext import contract as env
 from server_ext.contract import dump_catalog
 
@@ -102,9 +102,14 @@ def notebook_pod_parts(
     return NotebookPodParts(environment, datasets.volumes, datasets.volume_mounts)
 
 
+HUB_VOLUME_PREFIX = "mlteams-"
+"""Every volume (and mount) the hub adds starts so: dataset volumes and the team folder."""
+
+
 def merge_volumes(
     existing: list[dict[str, Any]], ours: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """``existing`` without dataset volumes from an earlier spawn, then ``ours``."""
-    kept = [v for v in existing if not str(v.get("name", "")).startswith(VOLUME_PREFIX)]
+    """``existing`` without the hub's volumes of an earlier spawn (a previous team's datasets or
+    team folder), then ``ours``."""
+    kept = [v for v in existing if not str(v.get("name", "")).startswith(HUB_VOLUME_PREFIX)]
     return kept + ours

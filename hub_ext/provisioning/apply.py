@@ -60,6 +60,13 @@ _ENDPOINTS: Mapping[tuple[str, str], _Endpoint] = {
         True,
         "resourcequotas",
     ),
+    ("v1", "PersistentVolumeClaim"): _Endpoint(
+        client.CoreV1Api,
+        "read_namespaced_persistent_volume_claim",
+        "patch_namespaced_persistent_volume_claim",
+        True,
+        "persistentvolumeclaims",
+    ),
     (RBAC_API_VERSION, "RoleBinding"): _Endpoint(
         client.RbacAuthorizationV1Api,
         "read_namespaced_role_binding",
@@ -82,7 +89,7 @@ _ENDPOINTS: Mapping[tuple[str, str], _Endpoint] = {
         "clusterrolebindings",
     ),
 }
-_TEAM_KINDS = ("Namespace", "ResourceQuota", "RoleBinding")
+_TEAM_KINDS = ("Namespace", "ResourceQuota", "RoleBinding", "PersistentVolumeClaim")
 
 _RBAC_DENIED = re.compile(
     r'[Uu]ser "(?P<user>[^"]+)" cannot (?P<verb>[\w-]+) resource "(?P<resource>[^"]+)"'
@@ -320,7 +327,8 @@ async def check_ready(
     """What keeps the team namespaces from being ready for the hub; empty when nothing does.
 
     For each team: its namespace exists, its ResourceQuota exists and matches the configured
-    (or, through ``quotas``, the effective) quota, and the hub may create pods there. Used when
+    (or, through ``quotas``, the effective) quota, the hub may create pods there, and the team
+    folder's claim exists. Used when
     the hub does not provision; each message names the object and what to do.
     """
     problems: list[str] = []
@@ -371,10 +379,32 @@ async def _check_team(api_client: client.ApiClient, team: Team, quota: Quota) ->
             f"{TEAM_CLUSTER_ROLE} is out of date; {fix}"
         ]
     hard = (current.spec.hard if current.spec else None) or {}
-    return [
+    problems = [
         f"{where} ResourceQuota {ns}/{QUOTA_NAME} {difference}; {fix}"
         for difference in quota_differences(hard, quota_hard(quota))
     ]
+    folder = team.shared_folder
+    if folder is not None and not await _claim_exists(core, folder.claim_name, ns):
+        create = (
+            fix
+            if folder.create
+            else "create it (bound to the team's shared storage) or remove shared_folder."
+        )
+        problems.append(
+            f"{where} the team folder's PersistentVolumeClaim {ns}/{folder.claim_name} does not "
+            f"exist, so the team's servers cannot start; {create}"
+        )
+    return problems
+
+
+async def _claim_exists(core: client.CoreV1Api, name: str, namespace: str) -> bool:
+    try:
+        await core.read_namespaced_persistent_volume_claim(name, namespace)
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise api_error(exc, "PersistentVolumeClaim", name, namespace, "get") from exc
+    return True
 
 
 def quota_differences(actual: Mapping[str, str], expected: Mapping[str, str]) -> list[str]:

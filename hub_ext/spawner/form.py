@@ -31,6 +31,8 @@ FORM_TEMPLATE = "mlteams_form.html"
 class TeamSection:
     team: Team
     choices: Sequence[ProfileChoice]
+    # where the user's files live in this team (home, team folder); none when not persistent
+    storage: str | None = None
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from hub_ext.policy import (
     ConfigError,
     Decision,
     SpawnOptions,
+    Team,
     TeamSelectionError,
     UserOptionsError,
     choose_team,
@@ -56,6 +57,14 @@ from hub_ext.policy import (
 )
 from hub_ext.policy.notebook_pod import merge_volumes, notebook_pod_parts
 from hub_ext.policy.pod_settings import literal, pod_settings
+from hub_ext.policy.storage import (
+    home_settings,
+    missing_team_folder_message,
+    quota_refusal,
+    storage_note,
+    storage_refusal_message,
+    team_folder_volumes,
+)
 from hub_ext.provisioning.startup import cluster_prepared
 from hub_ext.settings import MLTeams, MLTeamsTracking
 from hub_ext.spawner.form import (
@@ -69,6 +78,7 @@ from hub_ext.spawner.hub_state import TeamState
 from hub_ext.spawner.refusals import forgive_failure, refusal
 
 MERGED_SETTINGS = ("environment", "extra_labels", "extra_annotations")
+USERNAME_LABEL = "hub.jupyter.org/username"
 # the spawner whose _start() the current task runs in (tasks it creates inherit it)
 _STARTING: ContextVar[TeamKubeSpawner | None] = ContextVar("mlteams_starting", default=None)
 QUEUE_ENDED = "queue-ended"
@@ -95,6 +105,8 @@ class TeamKubeSpawner(KubeSpawner):
     _timeouts: tuple[int, int] | None = None
     # from start() until the spawn is admitted, refused or has left the queue
     _deciding: bool = False
+    # the configured home settings a team's ``home`` may replace, taken before the first spawn
+    _configured_home: dict[str, Any] | None = None
 
     # -- shared state ------------------------------------------------------------------------
 
@@ -196,21 +208,32 @@ class TeamKubeSpawner(KubeSpawner):
                 choose_team(state.config, groups)
             except TeamSelectionError as exc:
                 return render_no_team(exc.message, template=self.form_template())
+        teams = [state.config.teams[m.name] for m in memberships]
         sections = [
             TeamSection(
-                state.config.teams[m.name],
+                team,
                 profile_choices(
                     state.config,
                     state.ledger,
-                    m.name,
+                    team.name,
                     self.user.name,
                     server_name=self.name or "",
                     queue=state.queue,
                 ),
+                storage=self._storage_note(team, teams),
             )
-            for m in memberships
+            for team in teams
         ]
         return render_form(sections, template=self.form_template())
+
+    def _storage_note(self, team: Team, teams: list[Team]) -> str | None:
+        """The form's line about the home in ``team``, when homes are volumes KubeSpawner
+        creates (z2jh ``singleuser.storage.type: dynamic``)."""
+        if not self.storage_pvc_ensure:
+            return None
+        capacity = (self._configured_home or {}).get("storage_capacity", self.storage_capacity)
+        others = [other for other in teams if other.name != team.name]
+        return storage_note(team, capacity=capacity, other_teams=others)
 
     def team_options_from_form(self, formdata: dict[str, Any]) -> dict[str, Any]:
         """The form's fields as ``user_options``; ``start()`` checks them like REST options."""
@@ -256,6 +279,7 @@ class TeamKubeSpawner(KubeSpawner):
                 raise self._refuse(checked.message, checked.http_status, INVALID_OPTIONS)
             self._apply(checked)
             await self._admit(checked)
+            await self._check_team_folder(checked)
         finally:
             self._deciding = False
 
@@ -265,12 +289,25 @@ class TeamKubeSpawner(KubeSpawner):
         settings = pod_settings(state.config, options, user=user, server_name=server_name)
         parts = notebook_pod_parts(state.config, options, state.tracking)
         settings["environment"] = {**settings["environment"], **literal(parts.environment)}
+        if settings["namespace"] != self.namespace:
+            # KubeSpawner remembers that the home claim exists, but for the namespace of the
+            # previous spawn: in another team's namespace the claim is created (or found) anew
+            self._pvc_exists = False
+        if self._configured_home is None:
+            self._configured_home = {
+                "storage_capacity": self.storage_capacity,
+                "storage_class": self.storage_class,
+            }
+        team = state.config.teams[options.team]
+        settings.update({**self._configured_home, **home_settings(team)})
         for name, value in settings.items():
             if name in MERGED_SETTINGS:
                 value = self._merge_ours(name, value)
             setattr(self, name, value)
-        self.volumes = merge_volumes(self.volumes, parts.volumes)
-        self.volume_mounts = merge_volumes(self.volume_mounts, parts.volume_mounts)
+        # only the chosen team's folder: a previous spawn's team folder and datasets go
+        folder_volumes, folder_mounts = team_folder_volumes(team)
+        self.volumes = merge_volumes(self.volumes, parts.volumes + folder_volumes)
+        self.volume_mounts = merge_volumes(self.volume_mounts, parts.volume_mounts + folder_mounts)
         self._team_options = options
 
     def _merge_ours(self, name: str, ours: dict[str, Any]) -> dict[str, Any]:
@@ -307,6 +344,21 @@ class TeamKubeSpawner(KubeSpawner):
             raise self._refuse(decision.message, decision.http_status, _reason(decision))
         await self._wait_in_queue(decision)
 
+    async def _check_team_folder(self, options: SpawnOptions) -> None:
+        """Refuse the spawn while the team folder's claim is missing: the pod could not start."""
+        team = self.team_state.config.teams[options.team]
+        folder = team.shared_folder
+        if folder is None:
+            return
+        try:
+            await self.api.read_namespaced_persistent_volume_claim(
+                name=folder.claim_name, namespace=team.namespace
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            raise self._refuse(missing_team_folder_message(team), 424, "team-folder") from None
+
     async def _wait_in_queue(self, decision: Decision) -> None:
         state = self.team_state
         waiter = state.wait_in_queue(decision)
@@ -327,7 +379,12 @@ class TeamKubeSpawner(KubeSpawner):
         except ApiException as exc:
             self.team_state.release(self.server_id)
             options = self._team_options
-            if exc.status == 403 and "exceeded quota" in (exc.body or "") and options:
+            refused = quota_refusal(exc.body) if exc.status == 403 else None
+            if refused is not None and options:
+                team = self.team_state.config.teams[options.team]
+                if refused.storage:
+                    message = storage_refusal_message(team, refused)
+                    raise self._refuse(message, 403, "storage-quota") from None
                 message = _quota_message(self.team_state, options, self.user.name, self.name or "")
                 raise self._refuse(message, 403, "quota") from None
             raise
@@ -346,6 +403,38 @@ class TeamKubeSpawner(KubeSpawner):
             if _STARTING.get() is not self:
                 self.team_state.leave_queue(self.server_id)
                 self.team_state.release(self.server_id)
+
+    async def delete_forever(self) -> None:
+        """The user (or this named server) is deleted: with ``delete_pvc``, remove its home in
+        every team namespace, not only in the namespace of the last spawn.
+
+        Only a claim with this spawner's claim name and labelled with this user is deleted.
+        """
+        await super().delete_forever()
+        if not self.delete_pvc or (self.name and "{user_server}" not in self.pvc_name_template):
+            return
+        owner = self._build_common_labels({}).get(USERNAME_LABEL)
+        namespaces = sorted(self.team_state.config.namespace_teams.keys() - {self.namespace})
+        for namespace in namespaces:
+            try:
+                claim = await self.api.read_namespaced_persistent_volume_claim(
+                    name=self.pvc_name, namespace=namespace
+                )
+            except ApiException as exc:
+                if exc.status == 404:
+                    continue
+                raise
+            labels = (claim.metadata.labels if claim.metadata else None) or {}
+            if labels.get(USERNAME_LABEL) != owner:
+                continue
+            self.log.info("Deleting pvc %s/%s", namespace, self.pvc_name)
+            try:
+                await self.api.delete_namespaced_persistent_volume_claim(
+                    name=self.pvc_name, namespace=namespace
+                )
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
 
     # -- progress --------------------------------------------------------------------------------
 

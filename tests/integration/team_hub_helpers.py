@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.error
 import urllib.request
 from typing import Any
 
@@ -67,3 +68,68 @@ def wait_server_sync(hub: LocalHub, user: str, *, ready: bool, timeout: float = 
         interval=1,
         what=f"{user}'s server {'ready' if ready else 'stopped'}",
     )
+
+
+async def spawn(hub: LocalHub, user: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Start ``user``'s default server with ``options`` and wait until it is ready."""
+    status, body = await call(hub, "POST", f"/users/{user}/server", options)
+    assert status in (201, 202), body
+    return await wait_ready(hub, user)
+
+
+async def stop(hub: LocalHub, user: str) -> None:
+    """Stop ``user``'s default server and wait until the hub says it is gone."""
+    status, body = await call(hub, "DELETE", f"/users/{user}/server")
+    assert status in (202, 204), body
+    await wait_stopped(hub, user)
+
+
+async def restart_hub(hub: LocalHub) -> None:
+    """Stop the hub process and start it again with the same state (database, ports)."""
+    await asyncio.to_thread(hub.stop)
+    await asyncio.to_thread(hub.start)
+
+
+def _server_request(
+    hub: LocalHub, user: str, method: str, path: str, body: Any = None, timeout: float = 30
+) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(
+        f"{hub.url}/user/{user}/api/{path.lstrip('/')}", data=data, method=method
+    )
+    req.add_header("Authorization", f"token {hub.api_token}")
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            status, raw = resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    try:
+        return status, json.loads(raw) if raw else None
+    except ValueError:
+        return status, raw.decode(errors="replace")
+
+
+async def server_api(
+    hub: LocalHub, user: str, method: str, path: str, body: Any = None
+) -> tuple[int, Any]:
+    """Call ``user``'s running Jupyter server's REST API (``/user/<user>/api/<path>``) through
+    the proxy with the test service's token; returns ``(status, parsed body)``."""
+    return await asyncio.to_thread(_server_request, hub, user, method, path, body)
+
+
+async def write_file(hub: LocalHub, user: str, path: str, text: str) -> None:
+    """Write a text file at ``path`` (relative to the server's root) with the contents API."""
+    model = {"type": "file", "format": "text", "content": text}
+    status, body = await server_api(hub, user, "PUT", f"contents/{path}", model)
+    assert status in (200, 201), (status, body)
+
+
+async def read_file(hub: LocalHub, user: str, path: str) -> str | None:
+    """The text of the file at ``path`` in ``user``'s server, or ``None`` when there is none."""
+    status, body = await server_api(hub, user, "GET", f"contents/{path}?type=file&format=text")
+    if status == 404:
+        return None
+    assert status == 200, (status, body)
+    return str(body["content"])

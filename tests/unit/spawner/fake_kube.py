@@ -57,6 +57,9 @@ class FakeKube:
     reflector_starts: Counter[str] = field(default_factory=Counter)
     create_errors: list[ApiException] = field(default_factory=list)
     reflectors: dict[Any, FakeReflector] = field(default_factory=dict)
+    # volume claims by ``namespace/name``, and the errors the next claim creations raise
+    claims: dict[str, Any] = field(default_factory=dict)
+    claim_errors: list[ApiException] = field(default_factory=list)
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(kubespawner_module, "load_config", lambda **_: None)
@@ -98,6 +101,28 @@ class FakeKube:
             "containerStatuses": [{"name": "notebook", "ready": True, "state": {"running": {}}}],
         }
         self.pods[f"{namespace}/{pod.metadata.name}"] = manifest
+
+    async def create_namespaced_persistent_volume_claim(self, namespace: str, body: Any) -> Any:
+        if self.claim_errors:
+            raise self.claim_errors.pop(0)
+        key = f"{namespace}/{body.metadata.name}"
+        if key in self.claims:
+            raise ApiException(status=409, reason="Conflict")
+        body.metadata.namespace = namespace
+        self.claims[key] = body
+        return body
+
+    async def read_namespaced_persistent_volume_claim(self, name: str, namespace: str) -> Any:
+        found = self.claims.get(f"{namespace}/{name}")
+        if found is None:
+            raise ApiException(status=404, reason="Not Found")
+        return found
+
+    async def delete_namespaced_persistent_volume_claim(
+        self, name: str, namespace: str, **_: Any
+    ) -> None:
+        if self.claims.pop(f"{namespace}/{name}", None) is None:
+            raise ApiException(status=404, reason="Not Found")
 
     async def delete_namespaced_pod(self, name: str, namespace: str, **_: Any) -> None:
         self.deleted.append(f"{namespace}/{name}")
