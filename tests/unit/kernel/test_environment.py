@@ -366,3 +366,36 @@ def test_the_real_distributions_include_this_environment() -> None:
     found = {d.name: d for d in environment_capture.installed_distributions()}
     assert "mlflow" in found and found["mlflow"].version.startswith("3.")
     assert found["mlflow"].location.endswith("site-packages")
+
+
+def test_run_callbacks_share_one_wrapper_that_comes_off_with_the_last(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from types import SimpleNamespace
+
+    from mlflow.tracking import MlflowClient
+
+    from server_ext.kernel.run_hooks import on_run_created
+
+    def create_run(self: Any, experiment_id: str, **kwargs: Any) -> Any:
+        return SimpleNamespace(info=SimpleNamespace(run_id=f"run-{experiment_id}"))
+
+    monkeypatch.setattr(MlflowClient, "create_run", create_run)
+    seen: list[tuple[str, str]] = []
+
+    def failing(client: Any, run_id: str) -> None:
+        seen.append(("failing", run_id))
+        raise RuntimeError("never reaches the caller")
+
+    undo_first = on_run_created(failing)
+    undo_second = on_run_created(lambda client, run_id: seen.append(("second", run_id)))
+    wrapper = MlflowClient.create_run
+    client = MlflowClient("http://127.0.0.1:1")
+    client.create_run("1")
+    undo_first()
+    assert MlflowClient.create_run is wrapper
+    client.create_run("2")
+    undo_second()
+    assert MlflowClient.create_run is create_run
+    client.create_run("3")
+    assert seen == [("failing", "run-1"), ("second", "run-1"), ("second", "run-2")]
