@@ -25,6 +25,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import notebook_image
 from .controlplane import ControlPlane, StartError
 from .kube_build import BuildError, ensure_binaries
 from .kubeapi import KubeAPI, node_ready
@@ -67,8 +68,12 @@ class LocalCluster:
         print(f"cluster ready (kubeconfig {self.kubeconfig})", file=log, flush=True)
 
     def start_kubelet(self, on_exit: str = "stop") -> Child:
+        """Start the process kubelet; its pods run from the rig's notebook image environment
+        (``devenv.notebook_image``), so users' ``pip install`` goes to their home as in the
+        notebook image."""
         assert self.control_plane is not None
         env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), KUBECONFIG=str(self.kubeconfig))
+        pod_bin = notebook_image.ensure()
         self.kubelet = self.control_plane.procs.start(
             "kubelet",
             [
@@ -81,6 +86,8 @@ class LocalCluster:
                 str(self.state_dir / "kubelet"),
                 "--on-exit",
                 on_exit,
+                "--pod-bin",
+                str(pod_bin),
             ],
             env=env,
             cwd=REPO_ROOT,

@@ -3,7 +3,8 @@
 # Debian packages (Chromium for the browser tests), the Python virtualenv with this bundle and its
 # test extras, configurable-http-proxy and the local OIDC provider (oidc-provider) from npm, and
 # the Kubernetes control plane and the MinIO object store built from Go modules (cached outside the
-# repository). Each step is skipped when it is already done.
+# repository), and the Python the pods run (a stand-in of the notebook image's, see
+# devenv/notebook_image.py). Each step is skipped when it is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,3 +67,6 @@ say "Kubernetes control plane binaries"
 
 say "object store (MinIO) binary"
 "$VENV/bin/python" -m devenv.objectstore_build
+
+say "the pods' Python: a stand-in of the notebook image's, with a user site (devenv/notebook_image.py)"
+"$VENV/bin/python" -m devenv.notebook_image >/dev/null

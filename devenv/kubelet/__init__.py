@@ -7,7 +7,9 @@ and runs every pod the scheduler binds to them as local processes:
 
 * each container is one process started from its ``command``/``args`` (the image is only
   recorded; the program comes from the local environment, with the kubelet's own virtualenv
-  ``bin`` first on ``PATH``), in a private mount namespace where the pod's volumes are
+  ``bin`` first on ``PATH``, preceded by ``--pod-bin`` when given: the cluster passes the rig's
+  notebook image environment, a Python with a user site like the notebook image's, see
+  ``devenv.notebook_image``), in a private mount namespace where the pod's volumes are
   bind-mounted at their mount paths;
 * each pod gets its own loopback address ``127.(10+n).x.y`` from a /16 per node, reported as
   ``status.podIP``. All pods share the host's network, so a process binding the wildcard address

@@ -1,6 +1,7 @@
 """Command line of the process kubelet::
 
 python -m devenv.kubelet --kubeconfig PATH --state-dir DIR [--nodes FILE] [--on-exit stop|keep]
+                         [--pod-bin DIR]
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="on SIGTERM/SIGINT, stop all pod processes (default) or keep them for the next "
         "kubelet to adopt",
     )
+    parser.add_argument(
+        "--pod-bin",
+        type=Path,
+        help="a bin folder put first on every pod's PATH, before the kubelet's own virtualenv bin "
+        "(the cluster passes the rig's notebook image environment, see devenv.notebook_image)",
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     return parser.parse_args(argv)
 
@@ -72,6 +79,7 @@ async def run(args: argparse.Namespace) -> None:
         service_host=service_host,
         service_port=service_port,
         venv_bin=str(Path(sys.executable).parent),
+        pod_bin=str(args.pod_bin.resolve()) if args.pod_bin else "",
         host_path=os.environ.get("PATH", DEFAULT_PATH),
         inherited=inherited_environment(dict(os.environ)),
     )

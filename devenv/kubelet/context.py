@@ -24,6 +24,7 @@ class KubeletContext:
     venv_bin: str
     host_path: str
     inherited: dict[str, str] = field(default_factory=dict)
+    pod_bin: str = ""
 
     def address_block(self, name: str) -> int:
         index, spec = self.nodes[name]

@@ -364,6 +364,7 @@ class PodWorker:
             service_host=self._ctx.service_host,
             service_port=self._ctx.service_port,
             venv_bin=self._ctx.venv_bin,
+            pod_bin=self._ctx.pod_bin,
             host_path=self._ctx.host_path,
             node_allocatable=self._ctx.node_allocatable(self.node),
             inherited=self._ctx.inherited,

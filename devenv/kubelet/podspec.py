@@ -51,6 +51,7 @@ class PodContext:
     node_allocatable: dict[str, str] = field(default_factory=dict)
     inherited: dict[str, str] = field(default_factory=dict)
     rewrite_wildcard: bool = True
+    pod_bin: str = ""
 
     def rewrite(self, text: str) -> str:
         return rewrite_wildcard(text, self.pod_ip) if self.rewrite_wildcard else text
@@ -137,8 +138,9 @@ def plan_container(
         node_allocatable=ctx.node_allocatable,
         base=base,
     )
-    path_entries = [p for p in env.get("PATH", "").split(":") if p and p != ctx.venv_bin]
-    env["PATH"] = ":".join([ctx.venv_bin, *path_entries])
+    first = [d for d in (ctx.pod_bin, ctx.venv_bin) if d]
+    path_entries = [p for p in env.get("PATH", "").split(":") if p and p not in first]
+    env["PATH"] = ":".join([*first, *path_entries])
     env = {name: ctx.rewrite(value) for name, value in env.items()}
     env.update(ctx.inherited)
     env[CONTAINER_MARKER] = container_marker(meta["uid"], container["name"])

@@ -39,6 +39,7 @@ ENVS_DIR = Path(".mlteams") / "envs"
 SKIP_DIRS = frozenset({"node_modules", "__pycache__", "site-packages"})
 MAX_DEPTH = 4
 MAX_PROJECTS = 200
+MAX_FOLDERS = 5000
 DEFAULT_TIMEOUT = 1800.0
 
 
@@ -146,11 +147,13 @@ class ProjectStore:
         raise NoProject(f"{rel} has no {p.REQUIREMENTS} (or {p.ENVIRONMENT_YML}) to build from")
 
     def discover(self) -> list[Project]:
-        """Every folder under the root (not hidden, at most ``MAX_DEPTH`` deep) with a
-        requirements.txt or an environment.yml, sorted by path."""
+        """Every folder under the root (not hidden, at most ``MAX_DEPTH`` deep, among the first
+        ``MAX_FOLDERS`` visited) with a requirements.txt or an environment.yml, sorted by path."""
         root = self.root.resolve()
         found: list[Project] = []
-        for current, dirs, files in os.walk(root):
+        for visited, (current, dirs, files) in enumerate(os.walk(root)):
+            if visited >= MAX_FOLDERS:
+                break
             here = Path(current)
             depth = len(here.relative_to(root).parts)
             dirs[:] = (
@@ -328,7 +331,8 @@ class ProjectStore:
                 return f"{step.failure}: it took longer than {self.timeout:.0f} seconds"
             except OSError as exc:
                 print(f"error: {exc}", file=log, flush=True)
-                return f"{step.failure or 'could not prepare the environment'}: {exc.strerror}"
+                reason = exc.strerror or type(exc).__name__
+                return f"{step.failure or 'could not prepare the environment'}: {reason}"
         return ""
 
     def _write_kernelspec(self, project: Project, spec: dict[str, Any]) -> None:

@@ -72,7 +72,13 @@ class ProjectsHandler(EnvironmentBase):
         store = self.store()
 
         def listing() -> list[dict[str, Any]]:
-            return [store.status(project) for project in store.discover()]
+            found = []
+            for project in store.discover():
+                try:
+                    found.append(store.status(project))
+                except OSError:  # removed while listing
+                    continue
+            return found
 
         self.write_json({"projects": await asyncio.to_thread(listing)})
 
