@@ -66,11 +66,15 @@ def ensure_user_site(scheme: UserScheme) -> bool:
 
 def prepare_user_site() -> UserScheme | None:
     """At server start: make sure the user site exists, so kernels started from now on import
-    what the user installs; None when this interpreter does not use a user site."""
+    what the user installs; None when this interpreter does not use a user site or the folder
+    cannot be created (a read-only home: pip then says why when the user installs)."""
     if not user_site_enabled():
         return None
     scheme = user_scheme()
-    ensure_user_site(scheme)
+    try:
+        ensure_user_site(scheme)
+    except OSError:
+        return None
     return scheme
 
 

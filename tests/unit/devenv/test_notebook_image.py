@@ -4,6 +4,7 @@ user base, over the project's virtualenv; and the kubelet's ``--pod-bin`` first 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from devenv import notebook_image
+from devenv.paths import REPO_ROOT
 from tests.unit.devenv.test_kubelet_podspec import VENV_BIN, context, make_pod, plan
 from tests.unit.environments.wheels import tiny_wheel
 
@@ -79,3 +81,9 @@ def test_pip_installs_to_the_user_base_and_the_image_is_untouched(
     assert reset.returncode == 0 and "restart your kernels" in reset.stdout
     gone = run(image_bin, home, "python", "-c", "import mlteams_tiny")
     assert "No module named 'mlteams_tiny'" in gone.stderr
+
+
+def test_the_rigs_pip_configuration_is_the_notebook_images() -> None:
+    dockerfile = (REPO_ROOT / "images" / "notebook" / "Dockerfile").read_text()
+    [printed] = re.findall(r"printf '([^']*)' > \"\$\{CONDA_DIR\}/pip\.conf\"", dockerfile)
+    assert printed.replace("\\n", "\n") == notebook_image.PIP_CONF

@@ -109,3 +109,18 @@ def test_reset_refuses_paths_outside_the_user_base(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="outside"):
         user_site.apply_reset(plan, scheme)
     assert target.exists()
+
+
+def test_the_server_start_creates_the_user_site_where_python_looks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(user_site.site, "ENABLE_USER_SITE", True)
+    monkeypatch.setenv("PYTHONUSERBASE", str(tmp_path / "base"))
+    scheme = user_site.prepare_user_site()
+    assert scheme is not None and scheme.site_packages.is_dir()
+    assert scheme.base == tmp_path / "base"
+    (tmp_path / "a-file").write_text("")  # the home cannot hold the folder: no failure
+    monkeypatch.setenv("PYTHONUSERBASE", str(tmp_path / "a-file" / "base"))
+    assert user_site.prepare_user_site() is None
+    monkeypatch.setattr(user_site.site, "ENABLE_USER_SITE", False)
+    assert user_site.prepare_user_site() is None
