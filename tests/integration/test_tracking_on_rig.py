@@ -162,7 +162,28 @@ async def test_notebook_in_a_spawned_server_is_tracked_with_its_dataset_input(
         team_hub, vision_server, f"/mlteams/runs?path={NOTEBOOK}&page_size=1"
     )
     assert status == 200, runs
-    assert [r["run_id"] for r in json.loads(runs)["runs"]] == [run.info.run_id]
+    [listed] = json.loads(runs)["runs"]
+    assert listed["run_id"] == run.info.run_id
+    link = f"{mlflow_server.url}/#/experiments/{experiment.experiment_id}/runs/{run.info.run_id}"
+    assert listed["link"] == link
+
+    # the run carries the environment that produced it, and the server hands out its recipe
+    assert tags["mlteams.environment"] == "environment"
+    assert tags["mlteams.git_commit"] == commit
+    status, body = await server_api(
+        team_hub, vision_server, f"/mlteams/runs/{run.info.run_id}/reproduce"
+    )
+    assert status == 200, body
+    recipe = json.loads(body)
+    assert recipe["link"] == link
+    assert recipe["image"]["reference"] == "mlteams/pytorch:dev"
+    assert recipe["git"]["commit"] == commit and recipe["git"]["notebook_path"] == "train.ipynb"
+    assert recipe["notebook_path"] == f"/home/jovyan/{NOTEBOOK}"
+    assert any(p.startswith("scikit-learn==") for p in recipe["packages"]["requirements"])
+    assert recipe["params"]["max_iter"] == "200"
+    [iris] = [d for d in recipe["datasets"] if d["name"] == "iris"]
+    assert iris["source_uri"] == "s3://team-vision/iris/iris.csv"
+    assert [m["part"] for m in recipe["missing"]] == ["image_digest"]
 
 
 async def test_team_a_cannot_list_read_or_mount_team_bs_data(
