@@ -83,9 +83,7 @@ def seed_demo_data(api: KubeAPI, store: ObjectStore) -> None:
         ("Experiment tracking saved us hours of bookkeeping", 1),
         ("Could not find last week's model anywhere", 0),
     ]
-    lines = "".join(
-        json.dumps({"text": text, "label": label}) + "\n" for text, label in reviews
-    )
+    lines = "".join(json.dumps({"text": text, "label": label}) + "\n" for text, label in reviews)
     store.upload(team_bucket("nlp"), "reviews/part-0.jsonl", lines)
 
 
@@ -169,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
   JupyterHub is running: {hub.url}
 {logins}
   Servers run as pods on the local cluster: KUBECONFIG={cluster.kubeconfig}
+  Each user's home is a volume claim in their team's namespace, kept when the server stops;
+  every team's members also share the folder ~/team
   Notebooks are tracked in MLflow: {env["MLTEAMS_TRACKING_URI"]}
   Team datasets live in the object store: {env["MLTEAMS_OBJECT_STORE_URL"]}
   Logs: {cluster.control_plane.procs.log_dir}
