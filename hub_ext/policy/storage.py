@@ -160,7 +160,7 @@ def missing_team_folder_message(team: Team) -> str:
 def storage_note(team: Team, *, capacity: str | None, other_teams: Sequence[Team] = ()) -> str:
     """The spawn form's line about the user's home (and the team folder) in ``team``."""
     written = format_memory(team.home.capacity) if team.home.capacity else capacity
-    volume = f"a {_amount(written)} volume" if written else "a volume"
+    volume = f"a volume of {_amount(written)}" if written else "a volume"
     parts = [f"Your home: {volume} in namespace {team.namespace}, kept when the server stops."]
     if other_teams:
         names = ", ".join(t.display_name for t in other_teams)

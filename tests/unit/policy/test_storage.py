@@ -363,14 +363,14 @@ def test_a_missing_team_folder_is_explained() -> None:
             "vision",
             "10Gi",
             [],
-            "Your home: a 20 GiB volume in namespace team-vision, kept when the server stops. "
+            "Your home: a volume of 20 GiB in namespace team-vision, kept when the server stops. "
             "Team folder: /home/jovyan/team, shared with every member of vision.",
         ),
         (
             "nlp",
             "10Gi",
             ["vision"],
-            "Your home: a 10 GiB volume in namespace ml-nlp, kept when the server stops. "
+            "Your home: a volume of 10 GiB in namespace ml-nlp, kept when the server stops. "
             "Your home in team vision is separate.",
         ),
         (

@@ -196,7 +196,7 @@ async def test_the_form_says_where_each_home_lives(kube: FakeKube) -> None:
     html = await carol.get_options_form()
     assert 'data-testid="mlteams-storage-vision"' in html
     assert (
-        "Your home: a 10 GiB volume in namespace team-vision, kept when the server stops. "
+        "Your home: a volume of 10 GiB in namespace team-vision, kept when the server stops. "
         "Your home in team nlp is separate. Team folder: /home/jovyan/team, shared with every "
         "member of vision."
     ) in html
