@@ -98,8 +98,13 @@ def run_record(tracking_uri: str, run_id: str) -> RunRecord:
     except MlflowException as exc:
         if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
             raise NotFound(f"no MLflow run {run_id!r} on the team's tracking server") from None
-        if exc.error_code in ("PERMISSION_DENIED", "UNAUTHENTICATED"):
+        if exc.error_code == "PERMISSION_DENIED":
             raise Forbidden(f"your MLflow account may not read run {run_id!r}") from None
+        if exc.error_code == "UNAUTHENTICATED":
+            raise Forbidden(
+                "MLflow did not accept this server's credentials: ask your admins to check "
+                "your MLflow account"
+            ) from None
         raise
     inputs = run.inputs.dataset_inputs if run.inputs is not None else []
     datasets = [
