@@ -330,3 +330,20 @@ def test_gpu_system_metrics_only_on_gpu_profiles_with_nvidia_ml_py(
     tracker.system_metrics_on_gpu = option
     tracker._autolog()
     assert fake.calls == expected
+
+
+@pytest.mark.parametrize("record", [True, False])
+def test_runs_get_their_environment_from_mlflows_import_unless_switched_off(record: bool) -> None:
+    import mlflow  # noqa: F401  (imported before the hook, as after a restart of the extension)
+    from mlflow.tracking import MlflowClient
+
+    before = MlflowClient.create_run
+    tracker = kernel_hook.KernelTracking(environ={"HOME": "/home/x"}, record_environment=record)
+    tracker._install_environment()
+    try:
+        assert (tracker.environment is not None) is record
+        assert (MlflowClient.create_run is not before) is record
+        assert tracker.mlflow_watcher is None or tracker.mlflow_watcher not in sys.meta_path
+    finally:
+        tracker.uninstall_environment()
+    assert MlflowClient.create_run is before
