@@ -12,7 +12,11 @@ ledger and the request. This class only connects them to KubeSpawner:
   the progress page, until GPUs free up, the user cancels, or the wait times out;
 * the pod goes to the team's namespace with the profile's image, GPUs, resources, node selector,
   tolerations and labels; the namespace's ResourceQuota is the backstop, and its refusal is
-  turned into the same clear message.
+  turned into the same clear message;
+* the user's home (KubeSpawner's claim, z2jh ``singleuser.storage``) is created in the team's
+  namespace too, one per team, and the team's shared folder is mounted; a claim refused by the
+  team's storage quota gets its own message, and deleting the user deletes their homes in every
+  team namespace.
 
 One spawn, in the order JupyterHub and KubeSpawner call it:
 
