@@ -98,6 +98,13 @@ class MLTeamsTracking(LoggingConfigurable):
         `http://mlflow.mlflow.svc:5000`. Set as `MLFLOW_TRACKING_URI` in every server; users
         never type it and requests cannot change it. Empty: no tracking.""",
     )
+    public_url = Unicode(
+        "",
+        config=True,
+        help="""Address of the MLflow tracking server as users' browsers reach it, e.g.
+        `https://mlflow.example.com`. Set as `MLTEAMS_TRACKING_PUBLIC_URL` in every server: the
+        base of the run links the `/mlteams/` API hands out. Empty: `tracking_uri`.""",
+    )
     credentials_secret = Unicode(
         "",
         config=True,
@@ -155,6 +162,7 @@ class MLTeamsTracking(LoggingConfigurable):
         return TrackingSettings(
             enabled=self.enabled,
             tracking_uri=self.tracking_uri,
+            public_url=self.public_url,
             credentials_secret=self.credentials_secret or None,
             credentials_kind=self.credentials_kind,
             http_request_timeout=self.http_request_timeout,

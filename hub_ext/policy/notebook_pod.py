@@ -23,6 +23,7 @@ GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 class TrackingSettings:
     enabled: bool = True
     tracking_uri: str = ""
+    public_url: str = ""
     credentials_secret: str | None = None
     credentials_kind: str = "token"
     http_request_timeout: float = 10.0
@@ -55,6 +56,8 @@ def tracking_environment(settings: TrackingSettings) -> dict[str, Any]:
         env.HTTP_TIMEOUT: f"{settings.http_request_timeout:g}",
         env.HTTP_MAX_RETRIES: str(settings.http_request_max_retries),
     }
+    if settings.public_url:
+        out[env.TRACKING_PUBLIC_URL] = settings.public_url
     secret = settings.credentials_secret
     if secret:
         if settings.credentials_kind == "basic":

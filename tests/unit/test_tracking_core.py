@@ -171,6 +171,16 @@ def test_tracking_uri_comes_from_hub_config_and_credentials_only_as_secret_refs(
     ).environment
     assert basic[env.TRACKING_USERNAME]["valueFrom"]["secretKeyRef"]["key"] == "username"
     assert env.TRACKING_TOKEN not in basic
+    assert env.TRACKING_PUBLIC_URL not in e
+
+
+def test_public_url_reaches_the_server_for_run_links() -> None:
+    config = config_with_datasets()
+    settings = MLTeamsTracking(
+        tracking_uri="http://mlflow.mlflow.svc:5000", public_url="https://mlflow.example.com"
+    ).settings()
+    parts = notebook_pod_parts(config, options_for(config, "vision", "cpu"), settings)
+    assert parts.environment[env.TRACKING_PUBLIC_URL] == "https://mlflow.example.com"
 
 
 def test_no_tracking_uri_means_no_tracking_variables_and_disabled_means_nothing() -> None:
