@@ -210,3 +210,33 @@ async def test_teammates_share_the_team_folder_and_other_teams_cannot_reach_it(
         assert pod.status.phase == "Pending" and not pod.spec.node_name
     finally:
         await core.delete_namespaced_pod(name, "it-nlp", grace_period_seconds=0)
+
+
+async def test_deleting_a_user_deletes_their_home_in_every_team(
+    team_hub: LocalHub, kube: client.ApiClient
+) -> None:
+    core = client.CoreV1Api(kube)
+    user = "two-teams-gus"
+    await _add_team_members(team_hub, "vision-engineers", [user])
+    await _add_team_members(team_hub, "nlp-engineers", [user])
+    for options in (CPU_VISION, CPU_NLP):
+        await spawn(team_hub, user, options)
+        await stop(team_hub, user)
+    for namespace in ("it-vision", "it-nlp"):
+        assert [c.metadata.name for c in await _claims(core, namespace, user)] == [f"claim-{user}"]
+
+    status, body = await call(team_hub, "DELETE", f"/users/{user}")
+    assert status == 204, body
+
+    async def homes_gone() -> bool:
+        for namespace in ("it-vision", "it-nlp"):
+            left = [
+                c for c in await _claims(core, namespace, user) if not c.metadata.deletion_timestamp
+            ]
+            if left:
+                return False
+        return True
+
+    await eventually(homes_gone, timeout=60, interval=0.5, what=f"{user}'s homes deleted")
+    # the team folder and the other members' homes are still there
+    await core.read_namespaced_persistent_volume_claim("team-folder", "it-vision")
