@@ -4,7 +4,9 @@ JupyterHub 5+ shares a server with a user or a hub group; users themselves are n
 ``shares`` scope (it would let them share with anyone), so the ``mlteams`` service decides here
 and grants through the hub. A team is shared with through every hub group that places a user in
 the team (``team_hub_groups``): the groups TeamOAuthenticator creates (``<team>``,
-``<team>-leads``) and the team's ``groups`` and ``lead_groups`` as hub group names.
+``<team>-leads``) and the team's ``groups`` and ``lead_groups`` as hub group names; and, because
+JupyterHub 5.5 and 6.1 apply only a user's own shares to their tokens (not their groups' shares,
+so a group share alone opens nothing), with each current member of those groups as well.
 
 Plain data in, a grant or a ``SharingRefused`` with the message the user reads out.
 """
@@ -44,15 +46,17 @@ class ShareTarget:
 
 @dataclass(frozen=True)
 class ShareGrant:
-    """What the hub is asked to grant: the server shared with one hub user or with hub groups.
+    """What the hub is asked to grant: the server shared with hub users and hub groups.
 
     ``team`` names the team the share is for (a team target, or a user target's shared team
-    when there is one); ``groups`` is empty for a user target.
+    when there is one). A user target is shared with that user alone; a team with its hub groups
+    (``groups``) and their current members (``users``).
     """
 
     target: ShareTarget
     team: str | None
     groups: tuple[str, ...] = ()
+    users: tuple[str, ...] = ()
 
 
 def parse_target(body: Any) -> ShareTarget:
@@ -105,18 +109,18 @@ def decide_share(
     owner_groups: Iterable[str],
     target: ShareTarget,
     target_groups: Iterable[str] | None = None,
-    existing_groups: Iterable[str] | None = None,
+    existing_groups: Mapping[str, Iterable[str]] | None = None,
 ) -> ShareGrant:
     """Whether ``owner`` may share a server with ``target``, and the grant if so.
 
     ``target_groups`` are the hub groups of a user target (``None`` when the hub knows no such
-    user); ``existing_groups`` the hub's groups, to share a team only through groups that exist
-    (``None``: all of the team's groups are taken to exist).
+    user); ``existing_groups`` the hub's groups of the team that exist, with their members
+    (``None``: all of the team's groups are taken to exist, with no members known).
     """
     own_teams = [membership.team for membership in user_teams(config, owner_groups)]
     if target.kind == "user":
         return _share_with_user(config, sharing, owner, own_teams, target, target_groups)
-    return _share_with_team(config, sharing, own_teams, target, existing_groups)
+    return _share_with_team(config, sharing, owner, own_teams, target, existing_groups)
 
 
 def _share_with_user(
@@ -135,9 +139,9 @@ def _share_with_user(
     their_teams = {membership.name for membership in user_teams(config, target_groups)}
     shared = [team.name for team in own_teams if team.name in their_teams]
     if shared:
-        return ShareGrant(target, shared[0])
+        return ShareGrant(target, shared[0], users=(target.name,))
     if sharing.outside_team:
-        return ShareGrant(target, None)
+        return ShareGrant(target, None, users=(target.name,))
     if not own_teams:
         raise SharingRefused(_no_team(OUTSIDE_TURNED_OFF))
     raise SharingRefused(f"{who} is not in {_your_teams(own_teams)}; {OUTSIDE_TURNED_OFF}.")
@@ -146,9 +150,10 @@ def _share_with_user(
 def _share_with_team(
     config: MLTeamsConfig,
     sharing: Sharing,
+    owner: str,
     own_teams: Sequence[Team],
     target: ShareTarget,
-    existing_groups: Iterable[str] | None,
+    existing_groups: Mapping[str, Iterable[str]] | None,
 ) -> ShareGrant:
     team = config.teams.get(target.name)
     mine = team is not None and any(own.name == team.name for own in own_teams)
@@ -164,16 +169,18 @@ def _share_with_team(
             f"{OUTSIDE_TURNED_OFF}."
         )
     groups = team_hub_groups(team)
+    members: set[str] = set()
     if existing_groups is not None:
-        existing = set(existing_groups)
-        groups = tuple(group for group in groups if group in existing)
+        groups = tuple(group for group in groups if group in existing_groups)
+        for group in groups:
+            members.update(existing_groups[group])
     if not groups:
         raise SharingRefused(
             f"Team {team.name} has no group on the hub yet (nobody of the team has signed in), "
             "so there is nobody to share with.",
             409,
         )
-    return ShareGrant(target, team.name, groups)
+    return ShareGrant(target, team.name, groups, tuple(sorted(members - {owner})))
 
 
 def _plain(name: str) -> str:

@@ -31,6 +31,14 @@ from hub_ext.service.hub_api import HubAPI, HubRefused, HubUnavailable
 HUB_UNAVAILABLE = "The hub is not answering right now; try again in a minute."
 
 
+class _Redirect(web.HTTPError):
+    """Send a browser elsewhere (to sign in) instead of answering."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(302)
+        self.url = url
+
+
 class ServiceContext:
     """What every handler of the service uses: the caller's authentication, the hub, the teams."""
 
@@ -52,6 +60,11 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
         self.set_header("Cache-Control", "no-store")
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc_info = kwargs.get("exc_info")
+        if exc_info is not None and isinstance(exc_info[1], _Redirect):
+            self.clear_header("Content-Type")
+            self.redirect(exc_info[1].url)
+            return
         message = self._reason
         exc_info = kwargs.get("exc_info")
         if exc_info is not None:
@@ -66,6 +79,11 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
         """The signed-in user calling, as the hub describes them."""
         model = self.current_user
         if not model:
+            if self.request.method == "GET" and "text/html" in self.request.headers.get(
+                "Accept", ""
+            ):
+                # a browser: sign in through the hub, then come back here
+                raise _Redirect(self.get_login_url())
             raise web.HTTPError(401, "Sign in to JupyterHub first, or send your JupyterHub token.")
         if model.get("kind", "user") != "user":
             raise web.HTTPError(403, "Only users share their servers.")
@@ -125,9 +143,9 @@ class ServerSharesHandler(APIHandler):
         target = self._target()
         grant = await self._decide(caller, target)
         hub = self.context.hub
-        kind, names = _hub_names(target, grant.groups)
         shares = [
-            await self._on_server(server, hub.grant(owner, server, kind, name)) for name in names
+            await self._on_server(server, hub.grant(owner, server, kind, name))
+            for kind, name in _hub_names(grant.groups, grant.users)
         ]
         app_log.info(
             "mlteams: %s shared server %r with %s %s", owner, server, target.kind, target.name
@@ -145,9 +163,16 @@ class ServerSharesHandler(APIHandler):
     async def delete(self, server: str) -> None:
         owner = self.caller()["name"]
         target = self._target()
-        team = self.context.config.teams.get(target.name) if target.kind == "team" else None
-        kind, names = _hub_names(target, team_hub_groups(team) if team else (target.name,))
-        for name in names:
+        if target.kind == "user":
+            groups: tuple[str, ...] = ()
+            users: tuple[str, ...] = (target.name,)
+        else:
+            team_groups = await self._team_groups(target.name)
+            groups = tuple(team_groups)
+            users = tuple(
+                sorted({u for members in team_groups.values() for u in members} - {owner})
+            )
+        for kind, name in _hub_names(groups, users):
             await self._on_server(server, self.context.hub.revoke(owner, server, kind, name))
         app_log.info(
             "mlteams: %s stopped sharing server %r with %s %s",
@@ -166,6 +191,18 @@ class ServerSharesHandler(APIHandler):
         except HubRefused as exc:
             raise web.HTTPError(*_grant_refusal(exc, server)) from None
 
+    async def _team_groups(self, team: str) -> dict[str, list[str]]:
+        """The hub groups of ``team`` that exist, with their members."""
+        config = self.context.config
+        if team not in config.teams:
+            return {}
+        found: dict[str, list[str]] = {}
+        for group in team_hub_groups(config.teams[team]):
+            members = await self.hub_call(self.context.hub.group_members(group))
+            if members is not None:
+                found[group] = members
+        return found
+
     def _target(self) -> ShareTarget:
         try:
             return parse_target(self.body())
@@ -176,15 +213,11 @@ class ServerSharesHandler(APIHandler):
         hub = self.context.hub
         config = self.context.config
         target_groups: list[str] | None = None
-        existing: list[str] | None = None
+        existing: dict[str, list[str]] | None = None
         if target.kind == "user":
             target_groups = await self.hub_call(hub.user_groups(target.name))
         elif target.name in config.teams:
-            existing = [
-                group
-                for group in team_hub_groups(config.teams[target.name])
-                if await self.hub_call(hub.group_exists(group))
-            ]
+            existing = await self._team_groups(target.name)
         try:
             return decide_share(
                 config,
@@ -199,11 +232,9 @@ class ServerSharesHandler(APIHandler):
             raise web.HTTPError(exc.http_status, exc.message) from None
 
 
-def _hub_names(target: ShareTarget, groups: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
-    """The hub's kind of share (``user`` or ``group``) and the names it is made with."""
-    if target.kind == "user":
-        return "user", (target.name,)
-    return "group", groups
+def _hub_names(groups: tuple[str, ...], users: tuple[str, ...]) -> list[tuple[str, str]]:
+    """The hub's shares to make or take back: ``(kind, name)``, groups first."""
+    return [("group", group) for group in groups] + [("user", user) for user in users]
 
 
 def _grant_refusal(exc: HubRefused, server: str) -> tuple[int, str]:

@@ -85,14 +85,16 @@ class HubAPI:
         groups = model.get("groups") if isinstance(model, dict) else None
         return [group for group in groups or () if isinstance(group, str)]
 
-    async def group_exists(self, name: str) -> bool:
+    async def group_members(self, name: str) -> list[str] | None:
+        """The users of hub group ``name``; ``None`` when there is no such group."""
         try:
-            await self.request("GET", _path("groups", name))
+            model = await self.request("GET", _path("groups", name))
         except HubRefused as exc:
             if exc.status == 404:
-                return False
+                return None
             raise
-        return True
+        users = model.get("users") if isinstance(model, dict) else None
+        return [user for user in users or () if isinstance(user, str)]
 
     async def grant(self, owner: str, server: str, kind: str, name: str) -> dict[str, Any]:
         """Share ``owner``'s server with one user or group (``kind``): the hub's share model."""

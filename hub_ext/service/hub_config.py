@@ -26,10 +26,11 @@ SERVICE_SCOPES = (
     # grant, list and revoke shares of users' servers (includes access:servers, which the hub
     # requires of whoever grants access to a server); not share codes
     "shares",
-    # share with a user or a group by name, and read a user's groups to find their teams
+    # share with a user or a group by name; read a user's groups to find their teams, and a
+    # team's groups with their members to share with each of them
     "read:users:name",
     "read:users:groups",
-    "read:groups:name",
+    "read:groups",
 )
 ACCESS_SCOPE = f"access:services!service={SERVICE_NAME}"
 
@@ -64,6 +65,8 @@ def configure_service(
     entry.setdefault("url", url or loopback_url())
     entry.setdefault("command", service_command())
     entry.setdefault("display", False)
+    # operated by the platform, like the hub itself: no "authorize access" page when signing in
+    entry.setdefault("oauth_no_confirm", True)
     environment = dict(entry.get("environment") or {})
     environment[CONFIG_ENV] = json.dumps(MLTeams(config=c).raw(), default=str)
     environment.update({name: os.environ[name] for name in keep_env if name in os.environ})

@@ -75,7 +75,7 @@ def decide(
     owner_groups: list[str],
     target: ShareTarget,
     target_groups: list[str] | None,
-    existing: list[str] | None,
+    existing: dict[str, list[str]] | None,
 ) -> ShareGrant:
     """``decide_share`` for the owner alice."""
     return decide_share(
@@ -103,7 +103,14 @@ def decide(
         (ANYONE, VISION, ShareTarget("user", "bob"), VISION, None, "vision"),
         # the owner's own team, through its groups that exist on the hub
         (TEAM_ONLY, VISION, ShareTarget("team", "vision"), None, None, "vision"),
-        (TEAM_ONLY, VISION, ShareTarget("team", "vision"), None, ["vision-engineers"], "vision"),
+        (
+            TEAM_ONLY,
+            VISION,
+            ShareTarget("team", "vision"),
+            None,
+            {"vision-engineers": ["alice", "bob"], "vision-leads": ["carol"], "nlp": ["dan"]},
+            "vision",
+        ),
         (ANYONE, VISION, ShareTarget("team", "nlp"), None, None, "nlp"),
     ],
 )
@@ -112,7 +119,7 @@ def test_allowed_shares(
     owner_groups: list[str],
     target: ShareTarget,
     target_groups: list[str] | None,
-    existing: list[str] | None,
+    existing: dict[str, list[str]] | None,
     grant: str | None,
 ) -> None:
     decided = decide(sharing, owner_groups, target, target_groups, existing)
@@ -120,12 +127,14 @@ def test_allowed_shares(
     assert decided.target == target
     assert decided.team == grant
     if target.kind == "user":
-        assert decided.groups == ()
+        assert (decided.groups, decided.users) == ((), (target.name,))
+    elif existing is None:
+        assert decided.groups == team_hub_groups(CONFIG.teams[target.name])
+        assert decided.users == ()
     else:
-        expected = team_hub_groups(CONFIG.teams[target.name])
-        if existing is not None:
-            expected = tuple(group for group in expected if group in existing)
-        assert decided.groups == expected
+        # the team's groups that exist, and their members but the owner
+        assert decided.groups == ("vision-leads", "vision-engineers")
+        assert decided.users == ("bob", "carol")
 
 
 @pytest.mark.parametrize(
@@ -221,7 +230,7 @@ def test_allowed_shares(
             VISION,
             ShareTarget("team", "vision"),
             None,
-            ["nlp"],
+            {"nlp": ["dan"]},
             409,
             "Team vision has no group on the hub yet",
         ),
@@ -242,7 +251,7 @@ def test_refused_shares(
     owner_groups: list[str],
     target: ShareTarget,
     target_groups: list[str] | None,
-    existing: list[str] | None,
+    existing: dict[str, list[str]] | None,
     status: int,
     message: str,
 ) -> None:

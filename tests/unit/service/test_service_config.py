@@ -40,6 +40,7 @@ def test_configure_service_adds_the_service_its_role_and_users_access() -> None:
     assert entry["name"] == "mlteams"
     assert entry["url"] == "http://127.0.0.1:10101"
     assert entry["command"] == [sys.executable, "-m", "hub_ext.service"]
+    assert entry["oauth_no_confirm"] is True
     passed = json.loads(entry["environment"][CONFIG_ENV])
     assert passed["teams"] == SAMPLE["teams"]
     assert passed["sharing"] == {}
