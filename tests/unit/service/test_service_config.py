@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -136,3 +137,16 @@ def test_the_service_refuses_to_start_without_what_it_needs(
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert "secret-token-value" not in result.stderr + result.stdout
+
+
+def test_the_admin_guide_shows_the_shipped_values() -> None:
+    guide = (REPO / "docs/admin/sharing.md").read_text()
+    sharing, chart = (yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", guide, re.S))
+    config = load_config({**SAMPLE, **sharing["hub"]["config"]["MLTeams"]})
+    assert config.sharing.outside_team is False
+    shipped = yaml.safe_load((REPO / "helm-values/mlteams.yaml").read_text())
+    for section in ("services", "service", "extraConfig"):
+        for key, value in chart["hub"][section].items():
+            assert shipped["hub"][section][key] == value, (section, key)
+    assert chart["hub"]["networkPolicy"]["ingress"] == shipped["hub"]["networkPolicy"]["ingress"]
+    assert chart["proxy"] == shipped["proxy"]
