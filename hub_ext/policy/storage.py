@@ -18,6 +18,7 @@ from typing import Any
 
 from hub_ext.policy.config import Team
 from hub_ext.policy.quantities import QuantityError, describe_memory, format_memory, parse_memory
+from server_ext import contract
 
 TEAM_FOLDER_VOLUME = "mlteams-team-folder"
 STORAGE_RESOURCES = ("requests.storage", "persistentvolumeclaims")
@@ -134,6 +135,53 @@ def home_settings(team: Team) -> dict[str, Any]:
     if team.home.storage_class is not None:
         out["storage_class"] = team.home.storage_class
     return out
+
+
+# volume sources whose data outlives the pod; emptyDir and the projected kinds do not
+_PERSISTENT_SOURCES = frozenset(
+    {"persistentVolumeClaim", "hostPath", "nfs", "csi", "cephfs", "glusterfs", "iscsi"}
+)
+_EPHEMERAL_SOURCES = frozenset(
+    {"emptyDir", "ephemeral", "configMap", "secret", "downwardAPI", "projected"}
+)
+
+
+def home_is_persistent(
+    volumes: Sequence[Mapping[str, Any]], volume_mounts: Sequence[Mapping[str, Any]], home: str
+) -> bool | None:
+    """Whether files in ``home`` outlive the server: decided by the volume mounted at ``home`` or
+    the nearest folder above it. No such mount: the container's own disk, lost at a restart. A
+    volume kind this function does not know: ``None``."""
+    target = home.rstrip("/") or "/"
+    best: Mapping[str, Any] | None = None
+    best_len = -1
+    for mount in volume_mounts:
+        path = str(mount.get("mountPath", "")).rstrip("/") or "/"
+        covers = target == path or target.startswith(path if path == "/" else path + "/")
+        if covers and len(path) > best_len:
+            best, best_len = mount, len(path)
+    if best is None:
+        return False
+    volume = next((v for v in volumes if v.get("name") == best.get("name")), None)
+    if volume is None:
+        return None
+    kinds = set(volume) - {"name"}
+    if kinds & _PERSISTENT_SOURCES:
+        return True
+    if kinds & _EPHEMERAL_SOURCES:
+        return False
+    return None
+
+
+def home_environment(
+    volumes: Sequence[Mapping[str, Any]], volume_mounts: Sequence[Mapping[str, Any]], *, home: str
+) -> dict[str, str]:
+    """``MLTEAMS_HOME_PERSISTENT`` for the server, so that it can tell users whether what they
+    install in their home survives a restart; nothing when that cannot be told."""
+    persistent = home_is_persistent(volumes, volume_mounts, home)
+    if persistent is None:
+        return {}
+    return {contract.HOME_PERSISTENT: "true" if persistent else "false"}
 
 
 def team_folder_volumes(team: Team) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -62,6 +62,7 @@ from hub_ext.policy import (
 from hub_ext.policy.notebook_pod import merge_volumes, notebook_pod_parts
 from hub_ext.policy.pod_settings import literal, pod_settings
 from hub_ext.policy.storage import (
+    home_environment,
     home_settings,
     missing_team_folder_message,
     quota_refusal,
@@ -304,14 +305,19 @@ class TeamKubeSpawner(KubeSpawner):
             }
         team = state.config.teams[options.team]
         settings.update({**self._configured_home, **home_settings(team)})
+        # only the chosen team's folder: a previous spawn's team folder and datasets go
+        folder_volumes, folder_mounts = team_folder_volumes(team)
+        volumes = merge_volumes(self.volumes, parts.volumes + folder_volumes)
+        volume_mounts = merge_volumes(self.volume_mounts, parts.volume_mounts + folder_mounts)
+        settings["environment"].update(
+            home_environment(volumes, volume_mounts, home=state.tracking.notebook_root)
+        )
         for name, value in settings.items():
             if name in MERGED_SETTINGS:
                 value = self._merge_ours(name, value)
             setattr(self, name, value)
-        # only the chosen team's folder: a previous spawn's team folder and datasets go
-        folder_volumes, folder_mounts = team_folder_volumes(team)
-        self.volumes = merge_volumes(self.volumes, parts.volumes + folder_volumes)
-        self.volume_mounts = merge_volumes(self.volume_mounts, parts.volume_mounts + folder_mounts)
+        self.volumes = volumes
+        self.volume_mounts = volume_mounts
         self._team_options = options
 
     def _merge_ours(self, name: str, ours: dict[str, Any]) -> dict[str, Any]:

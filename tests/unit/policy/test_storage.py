@@ -13,6 +13,8 @@ from hub_ext.policy.manifests import quota_hard, render_team_manifests, team_man
 from hub_ext.policy.notebook_pod import merge_volumes
 from hub_ext.policy.storage import (
     TEAM_FOLDER_VOLUME,
+    home_environment,
+    home_is_persistent,
     home_settings,
     missing_team_folder_message,
     quota_refusal,
@@ -20,6 +22,7 @@ from hub_ext.policy.storage import (
     storage_refusal_message,
     team_folder_volumes,
 )
+from server_ext import contract
 from tests.unit.policy.sample import GIB, sample_raw
 
 pytestmark = pytest.mark.unit
@@ -390,3 +393,59 @@ def test_the_spawn_form_says_where_the_home_lives(
         config.teams[team], capacity=capacity, other_teams=[config.teams[o] for o in others]
     )
     assert note == expected
+
+
+# -- whether the home outlives the server ------------------------------------------------------
+
+CLAIM = {"name": "home", "persistentVolumeClaim": {"claimName": "claim-alice"}}
+SCRATCH = {"name": "home", "emptyDir": {}}
+TEAM_DIR = {"name": "team", "persistentVolumeClaim": {"claimName": "team-folder"}}
+
+
+@pytest.mark.parametrize(
+    ("volumes", "mounts", "expected"),
+    [
+        ([CLAIM], [{"name": "home", "mountPath": "/home/jovyan"}], True),
+        ([CLAIM], [{"name": "home", "mountPath": "/home/jovyan/"}], True),
+        ([CLAIM], [{"name": "home", "mountPath": "/home"}], True),
+        ([SCRATCH], [{"name": "home", "mountPath": "/home/jovyan"}], False),
+        # a team folder below the home does not make the home persistent
+        ([TEAM_DIR], [{"name": "team", "mountPath": "/home/jovyan/team"}], False),
+        # the nearest mount decides: an emptyDir home under a claim mounted at /home
+        (
+            [CLAIM, {"name": "scratch", "emptyDir": {}}],
+            [
+                {"name": "home", "mountPath": "/home"},
+                {"name": "scratch", "mountPath": "/home/jovyan"},
+            ],
+            False,
+        ),
+        ([], [], False),
+        (
+            [{"name": "home", "hostPath": {"path": "/srv/homes/alice"}}],
+            [{"name": "home", "mountPath": "/home/jovyan"}],
+            True,
+        ),
+        (
+            [{"name": "home", "someDriver": {}}],
+            [{"name": "home", "mountPath": "/home/jovyan"}],
+            None,
+        ),
+        ([], [{"name": "home", "mountPath": "/home/jovyan"}], None),
+    ],
+)
+def test_home_is_persistent(
+    volumes: list[dict[str, Any]], mounts: list[dict[str, Any]], expected: bool | None
+) -> None:
+    assert home_is_persistent(volumes, mounts, "/home/jovyan") is expected
+
+
+def test_home_environment_tells_the_server_or_says_nothing() -> None:
+    mounts = [{"name": "home", "mountPath": "/home/jovyan"}]
+    assert home_environment([CLAIM], mounts, home="/home/jovyan") == {
+        contract.HOME_PERSISTENT: "true"
+    }
+    assert home_environment([SCRATCH], mounts, home="/home/jovyan") == {
+        contract.HOME_PERSISTENT: "false"
+    }
+    assert home_environment([{"name": "home", "x": {}}], mounts, home="/home/jovyan") == {}

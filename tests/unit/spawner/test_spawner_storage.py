@@ -16,6 +16,7 @@ from tornado import web
 
 from hub_ext.policy.storage import TEAM_FOLDER_VOLUME
 from hub_ext.spawner import TeamKubeSpawner
+from server_ext import contract
 from tests.unit.spawner.fake_kube import FakeKube, hub_config, make_spawner
 
 pytestmark = pytest.mark.unit
@@ -99,6 +100,17 @@ async def test_the_home_is_created_in_the_team_namespace_with_the_team_folder(
     assert mounts["volume-ana"] == "/home/jovyan"
     assert mounts[TEAM_FOLDER_VOLUME] == "/home/jovyan/team"
     assert ana.get_state()["pvc_name"] == "claim-ana"
+    # the server is told that what users install in their home survives a restart
+    env = {e.name: e.value for e in pod.spec.containers[0].env}
+    assert env[contract.HOME_PERSISTENT] == "true"
+
+
+async def test_a_home_without_a_volume_is_reported_as_not_persistent(kube: FakeKube) -> None:
+    ana = make_spawner(hub_config(), "ana", VISION, {"team": "vision", "profile": "cpu"})
+    await ana.start()
+    [pod] = kube.created
+    env = {e.name: e.value for e in pod.spec.containers[0].env}
+    assert env[contract.HOME_PERSISTENT] == "false"
 
 
 async def test_a_user_in_two_teams_gets_a_home_in_each_and_only_the_chosen_teams_folder(
