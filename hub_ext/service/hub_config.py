@@ -1,7 +1,8 @@
 """Registering the ``mlteams`` service with the hub: one call in the hub's configuration.
 
 ``configure_service(c)`` (after ``c.MLTeams`` is set; in the Zero to JupyterHub chart, in
-``hub.extraConfig``) adds the managed service, its role and the users' access to it. An entry
+``hub.extraConfig``) adds the managed service, its role and the users' access to it, from the
+browser, their tokens and their servers' own tokens. An entry
 ``mlteams`` already in ``c.JupyterHub.services`` (the chart's ``hub.services.mlteams``, which
 carries its URL and token) is completed rather than replaced, and so is a ``user`` role already
 in ``c.JupyterHub.load_roles``.
@@ -9,6 +10,7 @@ in ``c.JupyterHub.load_roles``.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import socket
@@ -33,6 +35,8 @@ SERVICE_SCOPES = (
     "read:groups",
 )
 ACCESS_SCOPE = f"access:services!service={SERVICE_NAME}"
+DEFAULT_SERVER_SCOPES = ("users:activity!user", "access:servers!server")
+"""The scopes of JupyterHub's default ``server`` role, which a server's token gets by default."""
 
 
 def service_command() -> list[str]:
@@ -72,8 +76,30 @@ def configure_service(
     environment.update({name: os.environ[name] for name in keep_env if name in os.environ})
     entry["environment"] = environment
     c.JupyterHub.services = services
-    c.JupyterHub.load_roles = _with_roles(list(c.JupyterHub.get("load_roles", [])))
+    roles = _with_roles(list(c.JupyterHub.get("load_roles", [])))
+    c.JupyterHub.load_roles = roles
+    c.Spawner.server_token_scopes = _server_token_scopes(
+        c.Spawner.get("server_token_scopes"), roles
+    )
     return entry
+
+
+def _server_token_scopes(configured: Any, roles: list[dict[str, Any]]) -> Any:
+    """The scopes of a server's own token (``$JUPYTERHUB_API_TOKEN``) with access to the service
+    added: code in a user's server may call it as the user, and nothing else new."""
+    if callable(configured):
+
+        async def with_access(spawner: Any) -> list[str]:
+            scopes = configured(spawner)
+            if inspect.isawaitable(scopes):
+                scopes = await scopes
+            return [*scopes, ACCESS_SCOPE]
+
+        return with_access
+    if not configured:
+        server_role = next((r for r in roles if r.get("name") == "server"), None)
+        configured = server_role["scopes"] if server_role else DEFAULT_SERVER_SCOPES
+    return list(configured) if ACCESS_SCOPE in configured else [*configured, ACCESS_SCOPE]
 
 
 def _with_roles(roles: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -134,3 +134,13 @@ def test_a_named_server_that_does_not_exist_and_an_anonymous_caller(
     assert body["message"] == "You have no server named 'nope'; start it once, then share it."
     status, body = as_user(team_hub, "not-a-token", "GET", f"{SERVICE_API}/shares")
     assert status in (401, 403), body
+
+
+def test_the_servers_own_token_may_call_the_service(
+    team_hub: LocalHub, running_server: str
+) -> None:
+    status, tokens = as_user(team_hub, running_server, "GET", f"/hub/api/users/{OWNER}/tokens")
+    assert status == 200, tokens
+    (server_token,) = [t for t in tokens["api_tokens"] if t["note"].startswith("Server at")]
+    assert "access:services!service=mlteams" in server_token["scopes"]
+    assert "shares" not in server_token["scopes"]

@@ -49,6 +49,12 @@ def test_configure_service_adds_the_service_its_role_and_users_access() -> None:
     assert roles["mlteams-service"]["services"] == ["mlteams"]
     assert roles["mlteams-service"]["scopes"] == list(SERVICE_SCOPES)
     assert roles["user"]["scopes"] == ["self", ACCESS_SCOPE]
+    # a server's own token: the server role's scopes, and access to the service
+    assert c.Spawner.server_token_scopes == [
+        "users:activity!user",
+        "access:servers!server",
+        ACCESS_SCOPE,
+    ]
 
 
 def test_configure_service_completes_what_the_chart_declared() -> None:
@@ -150,3 +156,36 @@ def test_the_admin_guide_shows_the_shipped_values() -> None:
             assert shipped["hub"][section][key] == value, (section, key)
     assert chart["hub"]["networkPolicy"]["ingress"] == shipped["hub"]["networkPolicy"]["ingress"]
     assert chart["proxy"] == shipped["proxy"]
+
+
+@pytest.mark.parametrize(
+    ("configured", "roles", "expected"),
+    [
+        (["users:activity!user"], [], ["users:activity!user", ACCESS_SCOPE]),
+        ([ACCESS_SCOPE, "inherit"], [], [ACCESS_SCOPE, "inherit"]),
+        (None, [{"name": "server", "scopes": ["inherit"]}], ["inherit", ACCESS_SCOPE]),
+    ],
+)
+def test_server_token_scopes_keep_what_was_configured(
+    configured: list[str] | None, roles: list[dict[str, Any]], expected: list[str]
+) -> None:
+    c = hub_config(load_roles=roles)
+    if configured is not None:
+        c.Spawner.server_token_scopes = configured
+    configure_service(c)
+    assert c.Spawner.server_token_scopes == expected
+
+
+async def test_a_callable_server_token_scopes_gets_the_access_too() -> None:
+    c = hub_config()
+
+    async def scopes(spawner: Any) -> list[str]:
+        return ["users:activity!user", f"read:users!user={spawner}"]
+
+    c.Spawner.server_token_scopes = scopes
+    configure_service(c)
+    assert await c.Spawner.server_token_scopes("x") == [
+        "users:activity!user",
+        "read:users!user=x",
+        ACCESS_SCOPE,
+    ]
