@@ -26,6 +26,7 @@ from hub_ext.policy.sharing import (
     team_for_group,
     team_hub_groups,
 )
+from hub_ext.policy.validation import excerpt
 from hub_ext.service.hub_api import HubAPI, HubRefused, HubUnavailable
 
 HUB_UNAVAILABLE = "The hub is not answering right now; try again in a minute."
@@ -66,7 +67,6 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
             self.redirect(exc_info[1].url)
             return
         message = self._reason
-        exc_info = kwargs.get("exc_info")
         if exc_info is not None:
             exc = exc_info[1]
             if isinstance(exc, web.HTTPError) and exc.log_message:
@@ -240,7 +240,7 @@ def _hub_names(groups: tuple[str, ...], users: tuple[str, ...]) -> list[tuple[st
 def _grant_refusal(exc: HubRefused, server: str) -> tuple[int, str]:
     if exc.status == 404:
         if server:
-            return 404, f"You have no server named {server!r}; start it once, then share it."
+            return 404, f"You have no server named {excerpt(server)}; start it once, then share it."
         return 404, "You have not started your server yet; start it once, then share it."
     return exc.status, f"The hub refused: {exc.message}"
 

@@ -144,3 +144,16 @@ def test_the_servers_own_token_may_call_the_service(
     (server_token,) = [t for t in tokens["api_tokens"] if t["note"].startswith("Server at")]
     assert "access:services!service=mlteams" in server_token["scopes"]
     assert "shares" not in server_token["scopes"]
+
+
+def test_admins_keep_their_own_sharing_rights(team_hub: LocalHub, running_server: str) -> None:
+    admin = user_token(team_hub, "admin")
+    path = f"/hub/api/shares/{OWNER}/"
+    status, body = as_user(team_hub, admin, "POST", path, {"user": OTHER_TEAM})
+    assert status == 200, body
+    try:
+        assert opens_server(team_hub, user_token(team_hub, OTHER_TEAM), OWNER) == 200
+    finally:
+        status, body = as_user(team_hub, admin, "PATCH", path, {"user": OTHER_TEAM})
+        assert status == 200, body
+    assert opens_server(team_hub, admin, OWNER) == 200
