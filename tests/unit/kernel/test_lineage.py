@@ -18,6 +18,7 @@ import pytest
 
 from server_ext.contract import CatalogEntry, dump_catalog
 from server_ext.kernel import hook as kernel_hook
+from server_ext.kernel import run_hooks
 from server_ext.kernel.lineage import (
     CatalogMatch,
     Digest,
@@ -538,6 +539,7 @@ def test_the_kernel_hook_wraps_readers_only_for_a_team_with_datasets(
     bare = kernel_hook.KernelTracking(environ=base, libraries=libraries)
     bare.install()
     bare.watcher.uninstall()
+    bare.uninstall_environment()
     assert bare.lineage is None and not hasattr(pd.read_csv, "__wrapped__")
 
     environ = {**base, "MLTEAMS_DATASETS": catalog}
@@ -550,7 +552,10 @@ def test_the_kernel_hook_wraps_readers_only_for_a_team_with_datasets(
     finally:
         tracker.watcher.uninstall()
         tracker.uninstall_lineage()
+        tracker.uninstall_environment()
     assert not hasattr(pd.read_csv, "__wrapped__")
+    # nothing of either hook stays on MLflow's run creation in this process
+    assert run_hooks._installed is None
     assert tracker.read_watcher not in sys.meta_path
     assert set(kernel_hook.DATASET_READER_MODULES) == set(READERS)
 
