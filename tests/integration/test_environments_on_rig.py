@@ -1,7 +1,7 @@
 """Environments that persist, on the rig: a package installed with ``%pip install`` in a spawned
 server lands in ``~/.local`` on the home volume (never in the image's packages), survives a stop
-and start, and the reset removes it; a project kernel built in the server stays registered and
-runs after the restart.
+and start with a hub restart in between, and the reset removes it; a project kernel built in the
+server stays registered and runs after the restart.
 
 The pods run from the rig's stand-in of the notebook image's Python (``devenv.notebook_image``),
 whose pip installs to the user base as the image's does.
@@ -18,7 +18,7 @@ import pytest
 
 from devenv.hub import LocalHub
 from tests.integration.remote_kernel import CellResult, RemoteNotebook
-from tests.integration.team_hub_helpers import call, spawn, stop
+from tests.integration.team_hub_helpers import call, restart_hub, spawn, stop
 from tests.unit.environments.wheels import tiny_wheel
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -89,7 +89,9 @@ async def test_installed_packages_and_project_kernels_survive_a_restart(
         built = await mlteams(hub, "POST", "projects/build", {"path": "proj"})
         assert (built["state"], built["kernel"]) == ("ready", "mlteams-proj"), built
 
+        # the server stops and the hub restarts: the home, and what was installed there, stay
         await stop(hub, USER)
+        await restart_hub(hub)
         await spawn(hub, USER, {})
 
         [after] = await run_cells(hub, "after.ipynb", PROBE)
