@@ -92,6 +92,12 @@ c.KubeSpawner.volumes = [
 c.KubeSpawner.volume_mounts = [
     {"name": "volume-{user_server}", "mountPath": "/home/jovyan"}  # .homeMountPath
 ]
+if env.get("MLTEAMS_HUB_HOME") == "scratch":
+    # a home that goes with the pod: the spawn benchmark measures the spawners, not the
+    # provisioning of 200 claims by the kubelet
+    c.KubeSpawner.storage_pvc_ensure = False
+    c.KubeSpawner.volumes = [{"name": "home", "emptyDir": {}}]
+    c.KubeSpawner.volume_mounts = [{"name": "home", "mountPath": "/home/jovyan"}]
 c.KubeSpawner.environment = {"HOME": "/home/jovyan"}
 # The process kubelet runs every container as root on the host (the project's interpreter may live
 # in root's home), so the single-user server is told that root is expected here.
