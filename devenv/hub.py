@@ -108,8 +108,15 @@ class LocalHub:
 
         Returns ``(status, parsed body)``; an HTTP error status is returned, not raised.
         """
+        return self.request(method, f"/hub/api{path}", body, timeout)
+
+    def request(
+        self, method: str, path: str, body: Any = None, timeout: float = 30
+    ) -> tuple[int, Any]:
+        """``method`` on ``path`` under the hub's public URL (a server's API too) with the test
+        service's token: ``(status, parsed body)``, an HTTP error status returned, not raised."""
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(f"{self.url}/hub/api{path}", data=data, method=method)
+        req = urllib.request.Request(f"{self.url}{path}", data=data, method=method)
         req.add_header("Authorization", f"token {self.api_token}")
         if data is not None:
             req.add_header("Content-Type", "application/json")
@@ -129,7 +136,6 @@ class LocalHub:
         if status >= 400:
             raise HubAPIError(status, parsed)
         return parsed
-
 
     def get_through_proxy(self, path: str, timeout: float = 30) -> Any:
         """GET a user-server URL through the proxy with the test service's token."""

@@ -93,22 +93,7 @@ async def restart_hub(hub: LocalHub) -> None:
 def _server_request(
     hub: LocalHub, user: str, method: str, path: str, body: Any = None, timeout: float = 30
 ) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(
-        f"{hub.url}/user/{user}/api/{path.lstrip('/')}", data=data, method=method
-    )
-    req.add_header("Authorization", f"token {hub.api_token}")
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            status, raw = resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        status, raw = exc.code, exc.read()
-    try:
-        return status, json.loads(raw) if raw else None
-    except ValueError:
-        return status, raw.decode(errors="replace")
+    return hub.request(method, f"/user/{user}/api/{path.lstrip('/')}", body, timeout)
 
 
 async def server_api(
