@@ -158,6 +158,15 @@ class MLTeamsTracking(LoggingConfigurable):
         help="Key of the secret access key in each dataset's `credentials_secret`.",
     )
 
+    service_url = Unicode(
+        "",
+        config=True,
+        help="""Address of the hub's `mlteams` service as the servers reach it, with its prefix
+        (e.g. `http://hub:10101/services/mlteams/`). Set as `MLTEAMS_SERVICE_URL` in every
+        server: `/mlteams/promote` forwards there. `configure_service(c)` sets it from the
+        service's URL when left empty.""",
+    )
+
     def settings(self) -> TrackingSettings:
         return TrackingSettings(
             enabled=self.enabled,
@@ -172,4 +181,5 @@ class MLTeamsTracking(LoggingConfigurable):
             object_store_endpoint=self.object_store_endpoint or None,
             dataset_key_id_key=self.dataset_key_id_key,
             dataset_secret_key_key=self.dataset_secret_key_key,
+            service_url=self.service_url,
         )

@@ -33,6 +33,7 @@ class TrackingSettings:
     object_store_endpoint: str | None = None
     dataset_key_id_key: str = "AWS_ACCESS_KEY_ID"
     dataset_secret_key_key: str = "AWS_SECRET_ACCESS_KEY"
+    service_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,8 @@ def notebook_pod_parts(
             sort_keys=True,
         ),
     }
+    if settings.service_url:
+        environment[env.SERVICE_URL] = settings.service_url
     gpu_type = profile.node_selector.get(GPU_PRODUCT_LABEL, "")
     if gpu_type:
         environment[env.GPU_TYPE] = gpu_type

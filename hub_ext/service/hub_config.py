@@ -76,6 +76,9 @@ def configure_service(
     environment.update({name: os.environ[name] for name in keep_env if name in os.environ})
     entry["environment"] = environment
     c.JupyterHub.services = services
+    if not c.MLTeamsTracking.get("service_url"):
+        # where the servers' /mlteams/promote forwards to: the service itself, under its prefix
+        c.MLTeamsTracking.service_url = entry["url"].rstrip("/") + f"/services/{SERVICE_NAME}/"
     roles = _with_roles(list(c.JupyterHub.get("load_roles", [])))
     c.JupyterHub.load_roles = roles
     c.Spawner.server_token_scopes = _server_token_scopes(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Integer, Unicode, default
+from traitlets import Float, Integer, Unicode, default
 
 from server_ext import contract as env
 from server_ext.environments.user_site import prepare_user_site
@@ -37,6 +37,38 @@ class MLTeamsExtension(ExtensionApp):
         25, config=True, help="Runs per page when the request gives no `page_size`."
     )
     max_page_size = Integer(100, config=True, help="Largest `page_size` a request may ask for.")
+    service_url = Unicode(
+        config=True,
+        help="""The hub's `mlteams` service, where `/mlteams/promote` and the promotion endpoints
+        forward to. Default: `MLTEAMS_SERVICE_URL`, as set by the hub. Never taken from a
+        request.""",
+    )
+    hub_api_token = Unicode(
+        config=True,
+        help="""The token the promotion endpoints call the service with. Default: the server's own
+        hub token, `JUPYTERHUB_API_TOKEN`, which names this server's user.""",
+    )
+    service_timeout = Float(
+        300.0,
+        config=True,
+        help="""Seconds a call to the `mlteams` service may take before the caller gets a 503; at
+        least `promote_wait_seconds`.""",
+    )
+    promote_wait_seconds = Integer(
+        240,
+        config=True,
+        help="""How long `POST /mlteams/promote` waits for the promotion to settle (promoted,
+        refused, waiting for approval, failed) before answering 202 with the promotion still
+        evaluating; a request's `?wait=` overrides it.""",
+    )
+
+    @default("service_url")
+    def _service_url(self) -> str:
+        return os.environ.get(env.SERVICE_URL, "")
+
+    @default("hub_api_token")
+    def _hub_api_token(self) -> str:
+        return os.environ.get(env.HUB_API_TOKEN, "")
 
     @default("tracking_uri")
     def _tracking_uri(self) -> str:

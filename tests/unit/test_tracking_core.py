@@ -407,3 +407,12 @@ def test_run_gpu_type_from_the_profile_else_from_the_driver(
     ctx = mlflow_plugins.current_context()
     assert ctx is not None
     assert ctx.tags().get("mlteams.gpu_type") == expected
+
+
+def test_the_service_url_reaches_the_server_for_promotion() -> None:
+    config = config_with_datasets()
+    opts = options_for(config, "vision", "cpu")
+    url = "http://hub:10101/services/mlteams/"
+    settings = MLTeamsTracking(tracking_uri="http://m", service_url=url).settings()
+    assert notebook_pod_parts(config, opts, settings).environment[env.SERVICE_URL] == url
+    assert env.SERVICE_URL not in notebook_pod_parts(config, opts, TrackingSettings()).environment

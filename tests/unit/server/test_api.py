@@ -34,7 +34,13 @@ CATALOG = [
     },
     {"name": "raw", "uri": "s3://lake/raw/"},
 ]
-SAMPLE_ARGS = {r"([^/]+)": "coco", r"(?P<run_id>[^/]+)": "0f1e2d3c"}
+SAMPLE_ARGS = {
+    r"([^/]+)": "coco",
+    r"(?P<run_id>[^/]+)": "0f1e2d3c",
+    r"(?P<promotion_id>[^/]+)": "0" * 32,
+    r"(?P<team>[^/]+)": "vision",
+    r"(?P<model>[^/]+)": "iris",
+}
 
 
 @pytest.fixture
