@@ -56,6 +56,11 @@ TEAM_RULES: tuple[Manifest, ...] = (
         "verbs": ["get", "create", "delete"],
     },
     {"apiGroups": [""], "resources": ["resourcequotas"], "verbs": ["get"]},
+    {
+        "apiGroups": ["batch"],
+        "resources": ["jobs"],
+        "verbs": ["get", "list", "watch", "create", "delete"],
+    },
 )
 """What the hub does inside a team namespace, granted there only (through the team RoleBinding).
 
@@ -64,6 +69,8 @@ TEAM_RULES: tuple[Manifest, ...] = (
 - persistentvolumeclaims get/create/delete: users' home volumes; ``get`` when the claim exists
   already, ``delete`` when a user is deleted with ``delete_pvc``.
 - resourcequotas get: read the team's quota at start and show its usage.
+- jobs (batch) get/list/watch/create/delete: the mlteams service scores a model offered for
+  promotion in a Job in the model's team namespace, follows it and deletes it afterwards.
 """
 
 WATCH_RULES: tuple[Manifest, ...] = (

@@ -194,6 +194,11 @@ def test_team_role_is_least_privilege() -> None:
         ("", "persistentvolumeclaims", "create", "*"),
         ("", "persistentvolumeclaims", "delete", "*"),
         ("", "resourcequotas", "get", "*"),
+        ("batch", "jobs", "get", "*"),
+        ("batch", "jobs", "list", "*"),
+        ("batch", "jobs", "watch", "*"),
+        ("batch", "jobs", "create", "*"),
+        ("batch", "jobs", "delete", "*"),
     }
 
 
