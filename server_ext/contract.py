@@ -44,6 +44,8 @@ SERVICE_URL = "MLTEAMS_SERVICE_URL"
 """Where a user's server reaches the hub's ``mlteams`` service (its URL with the service prefix)."""
 HUB_API_TOKEN = "JUPYTERHUB_API_TOKEN"
 """The server's own hub token, set by JupyterHub; the server calls the service with it."""
+EVALUATION_SPEC_URL = "MLTEAMS_EVALUATION_SPEC_URL"
+"""In an evaluation Job: a presigned GET URL of its JSON spec (``server_ext.evaluation``)."""
 
 DEFAULT_HTTP_TIMEOUT = "10"
 DEFAULT_HTTP_MAX_RETRIES = "1"
