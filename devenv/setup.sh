@@ -25,6 +25,8 @@ need go "Go 1.25 or newer, to build the Kubernetes control plane and the object 
 apt_missing=()
 command -v chromium >/dev/null 2>&1 || apt_missing+=(chromium)
 command -v unshare >/dev/null 2>&1 || apt_missing+=(util-linux)
+# the mlteams service's database tests run on a real PostgreSQL (devenv/postgres.py)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_missing+=(postgresql)
 if ((${#apt_missing[@]})); then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     say "installing Debian packages: ${apt_missing[*]}"
