@@ -87,14 +87,23 @@ def seed_demo_data(api: KubeAPI, store: ObjectStore) -> None:
     store.upload(team_bucket("nlp"), "reviews/part-0.jsonl", lines)
 
 
-def start_data_plane(state: Path, procs: ProcessGroup, api: KubeAPI) -> dict[str, str]:
-    """MLflow and the object store with the demo data; the hub environment that points at them."""
-    mlflow = MLflowServer(state / "mlflow", procs)
+def start_data_plane(
+    state: Path, procs: ProcessGroup, api: KubeAPI, hub_api_url: str = ""
+) -> dict[str, str]:
+    """MLflow (taking the tokens of the hub at ``hub_api_url``) and the object store with the
+    demo data; the hub environment that points at them, the registry as MLflow's admin."""
+    mlflow = MLflowServer(state / "mlflow", procs, hub_api_url=hub_api_url)
     mlflow.start()
     store = ObjectStore(state / "objectstore", procs)
     store.start()
     seed_demo_data(api, store)
-    return {"MLTEAMS_TRACKING_URI": mlflow.url, "MLTEAMS_OBJECT_STORE_URL": store.endpoint_url}
+    return {
+        "MLTEAMS_TRACKING_URI": mlflow.url,
+        "MLTEAMS_OBJECT_STORE_URL": store.endpoint_url,
+        "MLTEAMS_REGISTRY_URL": mlflow.url,
+        "MLTEAMS_REGISTRY_USERNAME": mlflow.admin_username,
+        "MLTEAMS_REGISTRY_PASSWORD": mlflow.admin_password,
+    }
 
 
 def _port_free(port: int) -> bool:
@@ -138,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         ensure_namespace(cluster.api, "jupyterhub")
         port = args.port if _port_free(args.port) else free_port()
         env = {"MLTEAMS_HUB_SPAWNER": "mlteams", "MLTEAMS_TEAMS_FILE": str(DEMO_TEAMS)}
-        env.update(start_data_plane(state, cluster.control_plane.procs, cluster.api))
+        hub_port = free_port()  # MLflow checks hub tokens there: known before the hub starts
+        hub_api_url = f"http://127.0.0.1:{hub_port}/hub/api"
+        env.update(start_data_plane(state, cluster.control_plane.procs, cluster.api, hub_api_url))
         if args.auth == "oidc":
             oidc = LocalOIDC(
                 state / "oidc",
@@ -159,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             cluster.kubeconfig,
             cluster.control_plane.procs,
             public_port=port,
+            hub_port=hub_port,
             extra_env=env,
         )
         hub.start()
@@ -169,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
   Servers run as pods on the local cluster: KUBECONFIG={cluster.kubeconfig}
   Each user's home is a volume claim in their team's namespace, kept when the server stops;
   every team's members also share the folder ~/team
-  Notebooks are tracked in MLflow: {env["MLTEAMS_TRACKING_URI"]}
+  Notebooks are tracked in MLflow: {env["MLTEAMS_TRACKING_URI"]} (servers sign in with their
+  hub token; its UI takes the admin {env["MLTEAMS_REGISTRY_USERNAME"]}, password
+  {env["MLTEAMS_REGISTRY_PASSWORD"]})
   Team datasets live in the object store: {env["MLTEAMS_OBJECT_STORE_URL"]}
   Logs: {cluster.control_plane.procs.log_dir}
   Press Ctrl-C to stop everything.

@@ -43,18 +43,27 @@ class LocalHub:
     public_port: int = 0
     api_token: str = field(default_factory=lambda: secrets.token_hex(16))
     extra_env: dict[str, str] = field(default_factory=dict)
+    hub_port: int = 0
+    """The hub's own port, where its REST API is (``api_url``): preset it when another process
+    must know the API before the hub starts; 0: a free port, chosen at the first start."""
+    proxy_api_port: int = 0
     child: Child | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.public_port}"
 
+    @property
+    def api_url(self) -> str:
+        """The hub's REST API as processes beside it reach it (not through the proxy)."""
+        return f"http://127.0.0.1:{self.hub_port}/hub/api"
+
     def start(self, timeout: float = 120) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.public_port = self.public_port or free_port()
-        if not hasattr(self, "_ports"):
-            self._ports = (free_port(), free_port())
-        hub_port, proxy_api_port = self._ports
+        self.hub_port = self.hub_port or free_port()
+        self.proxy_api_port = self.proxy_api_port or free_port()
+        hub_port, proxy_api_port = self.hub_port, self.proxy_api_port
         token_file = self.state_dir / "proxy_token"
         if not token_file.exists():
             token_file.write_text(secrets.token_hex(32))

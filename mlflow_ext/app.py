@@ -1,9 +1,12 @@
 """``mlflow server --app-name mlteams``: MLflow's basic-auth app with the governed-model guard.
 
-The guard runs as a Flask ``before_request`` hook registered after MLflow's own, so the caller
-is authenticated (``g.mlflow_authenticated_user``) and MLflow's permission check has passed by
-the time it looks at the request. The promotion service is the MLflow user named in
-``MLTEAMS_REGISTRY_SERVICE_USER``, and only while that user is an MLflow admin.
+The guard is a Flask ``before_request`` hook placed just before MLflow's own (which
+authenticates and then checks MLflow's permissions in one step): it authenticates the caller
+through MLflow's ``authenticate_request`` (the configured ``authorization_function``, whose
+answer ``mlflow_ext.identity`` keeps for the request, so MLflow's hook gets the same), and
+refuses a change of a governed model with its own message, whatever MLflow's permissions would
+have said. The promotion service is the MLflow user named in ``MLTEAMS_REGISTRY_SERVICE_USER``,
+and only while that user is an MLflow admin.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Response, g, request
+from flask import Response, request
 from mlflow.exceptions import MlflowException
 from mlflow.server.handlers import _get_model_registry_store, catch_mlflow_exception
 
@@ -20,19 +23,17 @@ from mlflow_ext.identity import configured, error_response
 
 log = logging.getLogger(__name__)
 
-_AUTHENTICATED_USER = "mlflow_authenticated_user"
-"""Where MLflow's ``_before_request`` leaves the authenticated username."""
-
-
 def create_app() -> Any:
     """MLflow's server app with authentication (``mlflow.server.auth.create_app``) and the
     guard; the ASGI app under uvicorn, the Flask app otherwise, as MLflow's own factory."""
     from mlflow.server import app as flask_app
+    from mlflow.server.auth import _before_request as authorize
     from mlflow.server.auth import create_app as create_auth_app
 
     configured()
     served = create_auth_app(flask_app)
-    flask_app.before_request(guard_registry)
+    hooks = flask_app.before_request_funcs.setdefault(None, [])
+    hooks.insert(hooks.index(authorize) if authorize in hooks else len(hooks), guard_registry)
     return served
 
 
@@ -44,8 +45,13 @@ def guard_registry() -> Response | None:
     path = rule.rule if rule is not None else request.path
     if change_of(request.method, path) is None:
         return None
+    from mlflow.server.auth import authenticate_request
+
+    authorization = authenticate_request()
+    if isinstance(authorization, Response):
+        return authorization
     settings, _ = configured()
-    caller = g.get(_AUTHENTICATED_USER)
+    caller = authorization.username
     registry_request = RegistryRequest(
         method=request.method,
         path=path,

@@ -88,6 +88,7 @@ def team_hub(
     cluster: LocalCluster,
     team_data: TeamData,
     mlflow_server: MLflowServer,
+    hub_api_port: int,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LocalHub]:
     """JupyterHub with TeamKubeSpawner and the teams of ``integration/team_config.yaml``,
@@ -98,6 +99,7 @@ def team_hub(
         tmp_path_factory.mktemp("team-hub"),
         cluster.kubeconfig,
         cluster.control_plane.procs,
+        hub_port=hub_api_port,
         extra_env={
             "MLTEAMS_HUB_SPAWNER": "mlteams",
             "MLTEAMS_TEAMS_FILE": str(TEAM_CONFIG),
@@ -115,16 +117,36 @@ def team_hub(
 
 
 @pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MLflowServer]:
-    """A real MLflow tracking server with a sqlite backend on a free loopback port."""
+def hub_api_port() -> int:
+    """The team hub's own port, chosen before MLflow starts: MLflow checks hub tokens there."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(
+    tmp_path_factory: pytest.TempPathFactory, hub_api_port: int
+) -> Iterator[MLflowServer]:
+    """A real MLflow tracking server with a sqlite backend on a free loopback port, with the
+    mlteams plugin: JupyterHub tokens of the team hub, basic auth for its admin (the promotion
+    service's user)."""
     state = tmp_path_factory.mktemp("mlflow")
     procs = ProcessGroup(RIG_ID, state / "logs")
-    server = MLflowServer(state, procs)
+    server = MLflowServer(state, procs, hub_api_url=f"http://127.0.0.1:{hub_api_port}/hub/api")
     try:
         server.start()
         yield server
     finally:
         procs.stop_all()
+
+
+@pytest.fixture
+def mlflow_admin(mlflow_server: MLflowServer, monkeypatch: pytest.MonkeyPatch) -> MLflowServer:
+    """MLflow clients of this test (and the kernels and servers it starts with this process's
+    environment) sign in to the rig's MLflow as its admin."""
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", mlflow_server.admin_username)
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", mlflow_server.admin_password)
+    monkeypatch.delenv("MLFLOW_TRACKING_TOKEN", raising=False)
+    return mlflow_server
 
 
 @pytest.fixture(scope="session")

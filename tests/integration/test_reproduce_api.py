@@ -28,7 +28,12 @@ from tests.jupyter_server_fixtures import SERVER_FIXTURES, fetch
 
 __all__ = ["fetch"]
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+# the rig's MLflow takes hub tokens or its admin's password: this module's clients are the admin
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.timeout(300),
+    pytest.mark.usefixtures("mlflow_admin"),
+]
 
 globals().update(SERVER_FIXTURES)
 

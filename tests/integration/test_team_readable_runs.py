@@ -40,10 +40,7 @@ USERS = {"alice": "alice-" + uuid.uuid4().hex, "bob": "bob-" + uuid.uuid4().hex}
 
 
 class AuthMLflowServer(MLflowServer):
-    """The tracking server with MLflow's basic authentication app."""
-
-    def argv(self) -> list[str]:
-        return [*super().argv(), "--app-name", "basic-auth"]
+    """The tracking server with MLflow's own basic authentication app (configured below)."""
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +56,7 @@ def auth_mlflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthMLflow
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
     )
     procs = ProcessGroup(RIG_ID, state / "logs")
-    server = AuthMLflowServer(state, procs)
+    server = AuthMLflowServer(state, procs, app_name="basic-auth")
     try:
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("MLFLOW_AUTH_CONFIG_PATH", str(config))

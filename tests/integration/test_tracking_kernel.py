@@ -27,7 +27,12 @@ from hub_ext.policy.notebook_pod import TrackingSettings, notebook_pod_parts
 from hub_ext.policy.pod_settings import pod_settings
 from server_ext.contract import experiment_name
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+# the rig's MLflow takes hub tokens or its admin's password: this module's clients are the admin
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.timeout(300),
+    pytest.mark.usefixtures("mlflow_admin"),
+]
 
 TRAIN = """\
 from sklearn.datasets import load_iris

@@ -32,7 +32,12 @@ from tests.integration.test_tracking_kernel import (
     write_notebook,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+# the rig's MLflow takes hub tokens or its admin's password: this module's clients are the admin
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.timeout(300),
+    pytest.mark.usefixtures("mlflow_admin"),
+]
 
 DATASET_URI = "s3://lake/iris/"
 

@@ -22,7 +22,12 @@ from tests.integration.remote_kernel import CellResult, RemoteNotebook
 from tests.integration.team_data import REVIEWS_CSV, SHARED_README, TeamData
 from tests.integration.team_hub_helpers import call, wait_server_sync
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+# the rig's MLflow takes hub tokens or its admin's password: this module's clients are the admin
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.timeout(600),
+    pytest.mark.usefixtures("mlflow_admin"),
+]
 
 USER = "v-dora"
 NOTEBOOK = "proj/train.ipynb"

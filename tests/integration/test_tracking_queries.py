@@ -11,7 +11,12 @@ from devenv.mlflow_server import MLflowServer
 from server_ext.server.api import BadRequest, Page
 from server_ext.server.tracking_queries import ensure_experiment, find_experiment, list_runs
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+# the rig's MLflow takes hub tokens or its admin's password: this module's clients are the admin
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.timeout(120),
+    pytest.mark.usefixtures("mlflow_admin"),
+]
 
 
 def test_runs_come_newest_first_in_pages_that_cover_each_run_once(
