@@ -13,6 +13,7 @@ override. Models built in Python take CPU in millicores and memory in bytes.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from functools import cache
 from typing import Annotated, Any
@@ -46,6 +47,7 @@ from hub_ext.policy.fields import (
     HubNamespace,
     Image,
     Keyed,
+    KnownName,
     LabelKey,
     LabelValue,
     Listed,
@@ -53,6 +55,7 @@ from hub_ext.policy.fields import (
     MountPath,
     Name,
     Namespace,
+    Number,
     ObjectName,
     OneOf,
     PositiveNumber,
@@ -64,6 +67,7 @@ from hub_ext.policy.fields import (
     written_by_admin,
 )
 from hub_ext.policy.quantities import describe_cpu, describe_memory, parse_cpu, parse_memory
+from hub_ext.policy.scoring import METRICS, TASKS
 from hub_ext.policy.validation import (
     ConfigError,
     child,
@@ -88,6 +92,35 @@ DEFAULT_QUEUE_WAIT_SECONDS = 1800
 TOLERATION_OPERATORS = ("Equal", "Exists")
 TOLERATION_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+DEFAULT_EVALUATION_SECONDS = 600
+MAX_EVALUATION_SECONDS = 6 * 3600
+MAX_APPROVAL_HOURS = 90 * 24
+ALIAS_PATTERN = r"^[A-Za-z_][\w-]{0,254}$"
+
+
+class EvaluationUri(Text):
+    """An s3:// URI of one object (the evaluation set)."""
+
+    max_length: int = 2048
+
+    def problem(self, value: str) -> str | None:
+        if re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\S+[^/]", value):
+            return None
+        return f"must be an s3://bucket/key URI of one CSV file, got {show(value)}"
+
+
+class AliasName(Text):
+    """A registry alias: letters, digits, '_' and '-', not `latest` nor like a version `v1`."""
+
+    def problem(self, value: str) -> str | None:
+        if re.fullmatch(ALIAS_PATTERN, value) and value.lower() != "latest" and not re.fullmatch(
+            r"[vV]\d+", value
+        ):
+            return None
+        return (
+            "must be an MLflow alias (letters, digits, _ and -; not latest or v1), "
+            f"got {show(value)}"
+        )
 
 __all__ = [
     "DEFAULT_QUEUE_WAIT_SECONDS",
@@ -97,11 +130,16 @@ __all__ = [
     "ROOT",
     "TOLERATION_EFFECTS",
     "TOLERATION_OPERATORS",
+    "Aliases",
     "Dataset",
+    "Evaluation",
+    "Evidence",
+    "Gate",
     "GpuRange",
     "HomeStorage",
     "MLTeamsConfig",
     "MLTeamsSection",
+    "ModelPromotion",
     "Profile",
     "Promotion",
     "QueuePolicy",
@@ -471,20 +509,182 @@ class Dataset(Schema):
     )
 
 
+class Gate(Schema):
+    """Thresholds on one metric that the promotion service measures; at least one is set."""
+
+    min: Annotated[float, Number()] | None = Field(
+        default=None, description="The lowest measured value that may be promoted."
+    )
+    max: Annotated[float, Number()] | None = Field(
+        default=None, description="The highest measured value that may be promoted."
+    )
+    max_regression: Annotated[float, Number(minimum=0)] | None = Field(
+        default=None,
+        description="How much worse than the current champion's measured value the candidate "
+        "may be (in the metric's own units; worse is lower, or higher for rmse and mae).",
+    )
+
+    @classmethod
+    def problems_across(cls, raw: Any, context: Any) -> list[InitErrorDetails]:
+        if not isinstance(raw, Mapping):
+            return []
+        problems: list[InitErrorDetails] = []
+        if not any(raw.get(key) is not None for key in ("min", "max", "max_regression")):
+            problems.append(problem_at((), "set at least one of min, max, max_regression"))
+        low, high = raw.get("min"), raw.get("max")
+        if _is_number(low) and _is_number(high) and low > high:
+            problems.append(problem_at(("max",), f"must be >= min ({low:g}), got {high:g}"))
+        return problems
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+class Evidence(Schema):
+    """What a candidate must carry, besides good metrics."""
+
+    signature: Annotated[bool, Flag()] = Field(
+        default=True, description="The model has a signature (its inputs and outputs)."
+    )
+    dataset_inputs: Annotated[bool, Flag()] = Field(
+        default=False, description="The run recorded the datasets it was trained on."
+    )
+
+
+class Evaluation(Schema):
+    """The held-out set the promotion service scores candidates on, read only by the service."""
+
+    uri: Annotated[str, EvaluationUri()] = Field(
+        description="An s3:// URI of a CSV file with a header row; keep it where only the "
+        "service's object-store keys can read it."
+    )
+    label_column: Annotated[str, Text(256)] = Field(
+        description="The column holding the labels, which the model never sees."
+    )
+    task: Annotated[str, OneOf(TASKS)] = Field(
+        description="`classification` or `regression`: which metrics can be measured."
+    )
+    timeout_seconds: Annotated[int, WholeNumber(30, MAX_EVALUATION_SECONDS)] = Field(
+        default=DEFAULT_EVALUATION_SECONDS,
+        description="How long the evaluation Job may run, in seconds.",
+    )
+
+
+class Aliases(Schema):
+    """The names of the registry aliases a promotion moves."""
+
+    champion: Annotated[str, AliasName()] = Field(
+        default="champion", description="The alias of the version in production."
+    )
+    previous: Annotated[str, AliasName()] = Field(
+        default="previous", description="The alias of the version before it, for rollback."
+    )
+
+    @field_validator("previous")
+    @classmethod
+    def _distinct(cls, previous: str, info: ValidationInfo) -> str:
+        if previous == info.data.get("champion"):
+            raise invalid(f"must differ from champion, got {show(previous)}")
+        return previous
+
+
+GateMap = Annotated[
+    Mapping[Annotated[str, KnownName("metric", tuple(METRICS))], Gate], Frozen()
+]
+
+
+class ModelPromotion(Schema):
+    """One model's own promotion rules; each key left out keeps the team's."""
+
+    gates: GateMap | None = Field(default=None, description="Replaces the team's gates.")
+    evidence: Evidence | None = Field(default=None, description="Replaces the team's evidence.")
+    evaluation: Evaluation | None = Field(
+        default=None, description="Replaces the team's evaluation set."
+    )
+    high_stakes: Annotated[bool, Flag()] | None = Field(
+        default=None, description="Replaces the team's high_stakes."
+    )
+
+
 class Promotion(Schema):
-    """How a team's models are promoted.
+    """How a team's models are promoted to its governed registry (docs/admin/promotion.md)."""
 
-    ``gates`` is kept as written for the promotion service to interpret.
-    """
-
-    gates: Annotated[Mapping[str, Mapping[str, Any]], Frozen()] = Field(
+    high_stakes: Annotated[bool, Flag()] = Field(
+        default=False,
+        description="When true, every promotion waits for a lead of the team (or a member of "
+        "`approver_groups`) to approve it; never the requester.",
+    )
+    approver_groups: Annotated[tuple[Annotated[str, Text(256)], ...], Listed()] = Field(
+        default=(), description="Hub groups whose members may approve, beside the team's leads."
+    )
+    approval_ttl_hours: Annotated[float, PositiveNumber(MAX_APPROVAL_HOURS)] = Field(
+        default=72.0, description="How long a promotion waits for approval before it expires."
+    )
+    aliases: Aliases = Field(
+        default_factory=lambda: Aliases(), description="The aliases a promotion moves."
+    )
+    evaluation: Evaluation | None = Field(
+        default=None, description="The held-out set candidates are scored on."
+    )
+    gates: GateMap = Field(
         default={},
         validate_default=True,
-        description="Gate name to its settings (a mapping), interpreted by the promotion service.",
+        description="Metric name to its thresholds; the metrics are measured by the service.",
     )
-    high_stakes: Annotated[bool, Flag()] = Field(
-        default=False, description="Whether promotions of this team's models are high-stakes."
+    evidence: Evidence = Field(
+        default_factory=lambda: Evidence(), description="What a candidate must carry."
     )
+    models: Annotated[Mapping[Annotated[str, EntryName("model")], ModelPromotion], Frozen()] = (
+        Field(
+            default={},
+            validate_default=True,
+            description="Model name to its own rules, replacing the team's key by key.",
+        )
+    )
+
+    @classmethod
+    def problems_across(cls, raw: Any, context: Any) -> list[InitErrorDetails]:
+        """Gates need an evaluation set whose task measures their metrics."""
+        if not isinstance(raw, Mapping):
+            return []
+        problems: list[InitErrorDetails] = []
+        team_evaluation = raw.get("evaluation")
+        problems += _gate_problems((), raw.get("gates"), team_evaluation)
+        models = raw.get("models")
+        if isinstance(models, Mapping):
+            for name, rules in models.items():
+                if not isinstance(rules, Mapping):
+                    continue
+                evaluation = rules.get("evaluation", team_evaluation)
+                gates = rules.get("gates", raw.get("gates"))
+                if "gates" in rules or "evaluation" in rules:
+                    problems += _gate_problems(("models", name), gates, evaluation)
+        return problems
+
+
+def _gate_problems(at: tuple[Any, ...], gates: Any, evaluation: Any) -> list[InitErrorDetails]:
+    if not isinstance(gates, Mapping) or not gates:
+        return []
+    if not isinstance(evaluation, Mapping):
+        return [
+            problem_at(
+                (*at, "gates"),
+                "gates need an evaluation set: set evaluation (uri, label_column, task)",
+            )
+        ]
+    task = evaluation.get("task")
+    problems = []
+    for metric in gates:
+        known = METRICS.get(metric) if isinstance(metric, str) else None
+        if known is not None and task in TASKS and known.task != task:
+            problems.append(
+                problem_at(
+                    (*at, "gates", metric),
+                    f"{metric} is a {known.task} metric but the evaluation's task is {task}",
+                )
+            )
+    return problems
 
 
 class HomeStorage(Schema):
@@ -664,6 +864,7 @@ class MLTeamsConfig(Schema):
             if "quota" in team:
                 for key, message in _storage_misfits(name, team):
                     problems.append(problem_at(("teams", name, *key), message))
+            problems += _readable_evaluations(name, team, datasets)
             for index, listed in enumerate(team.get("datasets", ())):
                 if listed not in datasets:
                     problems.append(
@@ -873,6 +1074,36 @@ def _misfits(team: str, quota: Quota, name: str, profile: dict[str, Any] | None)
             f"profile {show(name)} needs {describe_memory(memory)} of memory but team {team}'s "
             f"quota is {describe_memory(quota.memory)}"
         )
+    return problems
+
+
+def _readable_evaluations(
+    team: str, fields: dict[str, Any], datasets: dict[str, dict[str, Any] | None]
+) -> list[InitErrorDetails]:
+    """Evaluation sets that the team's users could read through one of the team's datasets."""
+    promotion: Promotion | None = fields.get("promotion")
+    if promotion is None:
+        return []
+    places = [(("promotion", "evaluation", "uri"), promotion.evaluation)]
+    places += [
+        (("promotion", "models", model, "evaluation", "uri"), rules.evaluation)
+        for model, rules in promotion.models.items()
+    ]
+    problems = []
+    for at, evaluation in places:
+        if evaluation is None:
+            continue
+        for listed in fields.get("datasets", ()):
+            dataset = datasets.get(listed) or {}
+            uri = dataset.get("uri")
+            if isinstance(uri, str) and evaluation.uri.startswith(uri.rstrip("/") + "/"):
+                problems.append(
+                    problem_at(
+                        ("teams", team, *at),
+                        f"the evaluation set lies inside dataset {listed} ({uri}), which team "
+                        f"{team}'s users can read: its labels would not be held out",
+                    )
+                )
     return problems
 
 

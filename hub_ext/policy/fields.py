@@ -12,6 +12,7 @@ built in Python) CPU is given in millicores, memory in bytes, and names directly
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -138,6 +139,27 @@ class PositiveNumber(Rule):
 
     def accepts(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
         return core_schema.float_schema(gt=0, le=self.maximum)
+
+
+@dataclass(frozen=True)
+class Number(Rule):
+    """A finite number (integer or decimal, not a boolean), at least ``minimum`` when given."""
+
+    minimum: float | None = None
+
+    def check(self, value: Any, info: core_schema.ValidationInfo) -> float:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise invalid(f"must be a number, got {show(value)}")
+        if self.minimum is not None and value < self.minimum:
+            raise invalid(f"must be a number >= {self.minimum:g}, got {show(value)}")
+        return float(value)
+
+    def accepts(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.float_schema(ge=self.minimum, allow_inf_nan=False)
 
 
 @dataclass(frozen=True)
@@ -347,6 +369,23 @@ class OneOf(Rule):
 
     def accepts(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
         return core_schema.literal_schema(list(self.choices))
+
+
+@dataclass(frozen=True)
+class KnownName(Rule):
+    """A key that names one of a fixed set of things (a metric the service computes)."""
+
+    what: str
+    choices: tuple[str, ...]
+
+    def check(self, value: Any, info: core_schema.ValidationInfo) -> str:
+        if isinstance(value, str) and value in self.choices:
+            return value
+        hint = did_you_mean(value, self.choices) if isinstance(value, str) else ""
+        raise invalid(f"unknown {self.what} {show(value)}{hint}; known: {', '.join(self.choices)}")
+
+    def documented(self) -> dict[str, Any]:
+        return {"enum": list(self.choices)}
 
 
 @dataclass(frozen=True)

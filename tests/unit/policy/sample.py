@@ -25,7 +25,15 @@ SAMPLE: dict[str, Any] = {
             "quota": {"gpus": 8, "gpus_per_user": 2},
             "profiles": ["cpu", "pytorch-1gpu", "pytorch-2gpu", "flex"],
             "datasets": ["imagenet"],
-            "promotion": {"gates": {"accuracy": {"min": 0.9}}, "high_stakes": False},
+            "promotion": {
+                "evaluation": {
+                    "uri": "s3://mlteams-governed/evaluation/vision/crops.csv",
+                    "label_column": "label",
+                    "task": "classification",
+                },
+                "gates": {"accuracy": {"min": 0.9}},
+                "high_stakes": False,
+            },
             "contact": "#ml-vision",
         },
         "nlp": {

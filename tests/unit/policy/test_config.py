@@ -13,7 +13,6 @@ from pydantic import ValidationError
 from hub_ext.policy import (
     ConfigError,
     GpuRange,
-    Promotion,
     QuantityError,
     Quota,
     QuotaOverride,
@@ -22,7 +21,7 @@ from hub_ext.policy import (
     parse_memory,
     parse_quota_override,
 )
-from hub_ext.policy.config import json_schema
+from hub_ext.policy.config import Evidence, Gate, json_schema
 from hub_ext.policy.fields import QUANTITY_PATTERN
 from hub_ext.policy.validation import LABEL_KEY_PATTERN, is_label_key
 from tests.unit.policy.sample import GIB, sample_raw
@@ -46,7 +45,7 @@ def test_sample_config_loads_with_defaults_and_parsed_quantities() -> None:
     assert vision.lead_groups == ("/ml/vision/leads",)
     assert vision.default_profile == "cpu"
     assert vision.contact == "#ml-vision"
-    assert vision.promotion.gates["accuracy"] == {"min": 0.9}
+    assert vision.promotion.gates["accuracy"] == Gate(min=0.9)
     assert config.namespace_teams == {
         "team-vision": "vision",
         "ml-nlp": "nlp",
@@ -563,16 +562,32 @@ def test_bad_quota_override(raw: Any, expected: str) -> None:
 
 def test_promotion_defaults_and_values() -> None:
     config = load_config(sample_raw())
-    assert config.teams["vision"].promotion == Promotion(gates={"accuracy": {"min": 0.9}})
+    vision = config.teams["vision"].promotion
+    assert vision.gates == {"accuracy": Gate(min=0.9)}
+    assert vision.evaluation is not None and vision.evaluation.task == "classification"
+    assert vision.evaluation.timeout_seconds == 600
     nlp = config.teams["nlp"].promotion
-    assert dict(nlp.gates) == {} and nlp.high_stakes is False
+    assert dict(nlp.gates) == {} and nlp.high_stakes is False and nlp.evaluation is None
+    assert nlp.evidence == Evidence(signature=True, dataset_inputs=False)
+    assert (nlp.aliases.champion, nlp.aliases.previous) == ("champion", "previous")
+    assert nlp.approval_ttl_hours == 72 and nlp.approver_groups == ()
     raw = sample_raw()
-    raw["teams"]["nlp"]["promotion"] = {"gates": {"rouge_l": {"min": 0.35}}, "high_stakes": True}
+    raw["teams"]["nlp"]["promotion"] = {
+        "evaluation": {"uri": "s3://gov/eval/nlp.csv", "label_column": "y", "task": "regression"},
+        "gates": {"rmse": {"max": 0.5, "max_regression": 0.05}},
+        "high_stakes": True,
+        "approver_groups": ["model-risk"],
+        "models": {"fraud": {"gates": {"mae": {"max": 0.1}}, "high_stakes": False}},
+    }
     promotion = load_config(raw).teams["nlp"].promotion
-    assert promotion.high_stakes is True
-    assert promotion.gates["rouge_l"] == {"min": 0.35}
+    assert promotion.high_stakes is True and promotion.approver_groups == ("model-risk",)
+    assert promotion.gates["rmse"] == Gate(max=0.5, max_regression=0.05)
+    assert promotion.models["fraud"].high_stakes is False
     with pytest.raises(TypeError):
-        promotion.gates["new"] = {}  # type: ignore[index]
+        promotion.gates["new"] = Gate(min=1)  # type: ignore[index]
+
+
+EVALUATION = {"uri": "s3://gov/eval/v.csv", "label_column": "y", "task": "classification"}
 
 
 @pytest.mark.parametrize(
@@ -581,12 +596,71 @@ def test_promotion_defaults_and_values() -> None:
         ("strict", 'MLTeams.teams.vision.promotion: must be a mapping, got "strict"'),
         (
             {"gate": {}},
-            'MLTeams.teams.vision.promotion.gate: unknown key (did you mean "gates"?); '
-            "allowed keys: gates, high_stakes",
+            'MLTeams.teams.vision.promotion.gate: unknown key (did you mean "gates"?)',
         ),
         (
             {"gates": ["accuracy"]},
             'MLTeams.teams.vision.promotion.gates: must be a mapping, got ["accuracy"]',
+        ),
+        (
+            {"gates": {"accuracy": {"min": 0.9}}},
+            "MLTeams.teams.vision.promotion.gates: gates need an evaluation set",
+        ),
+        (
+            {"evaluation": EVALUATION, "gates": {"acuracy": {"min": 0.9}}},
+            'MLTeams.teams.vision.promotion.gates.acuracy: unknown metric "acuracy" (did you '
+            'mean "accuracy"?)',
+        ),
+        (
+            {"evaluation": EVALUATION, "gates": {"rmse": {"max": 1}}},
+            "MLTeams.teams.vision.promotion.gates.rmse: rmse is a regression metric but the "
+            "evaluation's task is classification",
+        ),
+        (
+            {"evaluation": EVALUATION, "gates": {"accuracy": {}}},
+            "MLTeams.teams.vision.promotion.gates.accuracy: set at least one of min, max",
+        ),
+        (
+            {"evaluation": EVALUATION, "gates": {"accuracy": {"min": 0.9, "max": 0.5}}},
+            "MLTeams.teams.vision.promotion.gates.accuracy.max: must be >= min (0.9), got 0.5",
+        ),
+        (
+            {"evaluation": EVALUATION, "gates": {"accuracy": {"max_regression": -1}}},
+            "MLTeams.teams.vision.promotion.gates.accuracy.max_regression: must be a number >= 0",
+        ),
+        (
+            {"evaluation": {**EVALUATION, "uri": "http://lake/eval.csv"}},
+            "MLTeams.teams.vision.promotion.evaluation.uri: must be an s3://bucket/key URI",
+        ),
+        (
+            {"evaluation": {**EVALUATION, "task": "ranking"}},
+            "MLTeams.teams.vision.promotion.evaluation.task: must be one of",
+        ),
+        (
+            {"evaluation": {**EVALUATION, "uri": "s3://lake/imagenet/labels.csv"}},
+            "MLTeams.teams.vision.promotion.evaluation.uri: the evaluation set lies inside "
+            "dataset imagenet",
+        ),
+        (
+            {"aliases": {"champion": "prod", "previous": "prod"}},
+            "MLTeams.teams.vision.promotion.aliases.previous: must differ from champion, "
+            'got "prod"',
+        ),
+        (
+            {"aliases": {"champion": "v2"}},
+            "MLTeams.teams.vision.promotion.aliases.champion: must be an MLflow alias",
+        ),
+        (
+            {"approval_ttl_hours": 0},
+            "MLTeams.teams.vision.promotion.approval_ttl_hours: must be",
+        ),
+        (
+            {"models": {"Fraud": {}}},
+            "MLTeams.teams.vision.promotion.models.Fraud",
+        ),
+        (
+            {"models": {"fraud": {"gates": {"f1_macro": {"min": 0.8}}}}},
+            "MLTeams.teams.vision.promotion.models.fraud.gates: gates need an evaluation set",
         ),
     ],
 )
