@@ -199,7 +199,7 @@ async def run_evaluation(
             )
         except StoreUnavailable as exc:
             raise EvaluationFailed(str(exc), "unavailable") from None
-        manifest = render_evaluation_job(
+        manifest: Any = render_evaluation_job(  # the client takes a plain dict as the body
             name=name,
             namespace=namespace,
             image=image,
