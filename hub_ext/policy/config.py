@@ -532,13 +532,9 @@ class Gate(Schema):
         if not any(raw.get(key) is not None for key in ("min", "max", "max_regression")):
             problems.append(problem_at((), "set at least one of min, max, max_regression"))
         low, high = raw.get("min"), raw.get("max")
-        if _is_number(low) and _is_number(high) and low > high:
+        if isinstance(low, int | float) and isinstance(high, int | float) and low > high:
             problems.append(problem_at(("max",), f"must be >= min ({low:g}), got {high:g}"))
         return problems
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 class Evidence(Schema):
@@ -1084,7 +1080,9 @@ def _readable_evaluations(
     promotion: Promotion | None = fields.get("promotion")
     if promotion is None:
         return []
-    places = [(("promotion", "evaluation", "uri"), promotion.evaluation)]
+    places: list[tuple[tuple[str, ...], Evaluation | None]] = [
+        (("promotion", "evaluation", "uri"), promotion.evaluation)
+    ]
     places += [
         (("promotion", "models", model, "evaluation", "uri"), rules.evaluation)
         for model, rules in promotion.models.items()

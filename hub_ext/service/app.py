@@ -33,13 +33,17 @@ from hub_ext.service.handlers import (
     SharesHandler,
 )
 from hub_ext.service.hub_api import HUB_TIMEOUT_SECONDS, HubAPI
+from hub_ext.service.promotion_settings import PromotionConfig
 
 CONFIG_ENV = "MLTEAMS_SERVICE_CONFIG"
 SERVICE_NAME = "mlteams"
 
 
 class MLTeamsService(Application):
-    """Team sharing for JupyterHub: lets users share their servers with their teams."""
+    """The hub-managed service of jupyterhub-mlteams: sharing servers within teams, and governed
+    model promotion."""
+
+    classes = [PromotionConfig]  # noqa: RUF012  (traitlets reads it from the class)
 
     name = "mlteams-service"
     description = (
@@ -147,7 +151,9 @@ class MLTeamsService(Application):
         }
         return [name for name, value in needed.items() if not value]
 
-    def make_app(self, config: MLTeamsSection) -> web.Application:
+    def make_app(
+        self, config: MLTeamsSection, promotion: PromotionConfig | None = None
+    ) -> web.Application:
         """The tornado application, every route under ``prefix``."""
         hub_auth = HubOAuth(
             api_url=self.hub_api_url, api_token=self.api_token, base_url=self.prefix
@@ -156,7 +162,9 @@ class MLTeamsService(Application):
             hub_auth, HubAPI(self.hub_api_url, self.api_token, self.hub_timeout), config
         )
         prefix = self.prefix.rstrip("/")
+        promotion = promotion or PromotionConfig(parent=self)
         routes: list[Any] = [
+            *promotion.routes(prefix, context),
             (rf"{prefix}/api/shares", SharesHandler, {"context": context}),
             (rf"{prefix}/api/shares/([^/]*)", ServerSharesHandler, {"context": context}),
             (rf"{prefix}/api/openapi.yaml", OpenAPIHandler),
@@ -171,21 +179,28 @@ class MLTeamsService(Application):
                 "not started by the hub: missing " + ", ".join(missing) + " (docs/admin/sharing.md)"
             )
         config = self.load_teams()
+        promotion = PromotionConfig(parent=self)
+        problems = promotion.problems()
+        if problems:
+            self.exit_with("promotion is misconfigured:\n" + "\n".join(problems))
         url = urlparse(self.service_url)
         port = url.port or (443 if url.scheme == "https" else 80)
         try:
-            asyncio.run(self._serve(self.make_app(config), port))
+            asyncio.run(self._serve(config, promotion, port))
         except KeyboardInterrupt:
             pass
         self.log.info("mlteams service stopped")
 
-    async def _serve(self, app: web.Application, port: int) -> None:
+    async def _serve(self, config: MLTeamsSection, promotion: PromotionConfig, port: int) -> None:
+        await promotion.start(config)
+        app = self.make_app(config, promotion)
         server = app.listen(port, address=self.ip, xheaders=True)
         stopping = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
         self.log.info("mlteams service listening on %s:%s%s", self.ip or "*", port, self.prefix)
         await stopping.wait()
         server.stop()
+        await promotion.stop()
 
 
 def _log_request(handler: web.RequestHandler) -> None:

@@ -72,7 +72,7 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
             if isinstance(exc, web.HTTPError) and exc.log_message:
                 message = exc.log_message % exc.args if exc.args else exc.log_message
             elif not isinstance(exc, web.HTTPError):
-                message = "The sharing service failed; the platform admins can find why in its log."
+                message = "The mlteams service failed; the platform admins can find why in its log."
         self.finish(json.dumps({"status": status_code, "message": message}))
 
     def caller(self) -> dict[str, Any]:

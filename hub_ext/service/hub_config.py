@@ -36,6 +36,25 @@ SERVICE_SCOPES = (
 )
 ACCESS_SCOPE = f"access:services!service={SERVICE_NAME}"
 DEFAULT_SERVER_SCOPES = ("users:activity!user", "access:servers!server")
+SERVICE_ENV = (
+    # promotion (hub_ext.service.promotion_settings): the registry, the object store, the
+    # database, from the hub's environment (hub.extraEnv in the chart, values from Secrets)
+    "MLTEAMS_REGISTRY_URL",
+    "MLTEAMS_REGISTRY_USERNAME",
+    "MLTEAMS_REGISTRY_PASSWORD",
+    "MLTEAMS_OBJECT_STORE_ENDPOINT",
+    "MLTEAMS_OBJECT_STORE_KEY_ID",
+    "MLTEAMS_OBJECT_STORE_SECRET_KEY",
+    "MLTEAMS_OBJECT_STORE_REGION",
+    "MLTEAMS_GOVERNED_ROOT",
+    "MLTEAMS_SERVICE_DB_URL",
+    # the Kubernetes API for the evaluation Jobs: in the hub's pod, or a kubeconfig elsewhere
+    "KUBERNETES_SERVICE_HOST",
+    "KUBERNETES_SERVICE_PORT",
+    "KUBECONFIG",
+)
+"""The hub's environment variables the service is given when they are set (a managed service
+gets only a few of the hub's variables otherwise)."""
 """The scopes of JupyterHub's default ``server`` role, which a server's token gets by default."""
 
 
@@ -59,7 +78,7 @@ def configure_service(
 
     ``url`` is where the service listens (the chart's ``hub.services.mlteams.url`` wins; default a
     free loopback port); ``keep_env`` names environment variables of the hub to pass on to the
-    service. Returns the service's entry.
+    service beside ``SERVICE_ENV``. Returns the service's entry.
     """
     services = list(c.JupyterHub.get("services", []))
     entry = next((s for s in services if s.get("name") == SERVICE_NAME), None)
@@ -73,7 +92,8 @@ def configure_service(
     entry.setdefault("oauth_no_confirm", True)
     environment = dict(entry.get("environment") or {})
     environment[CONFIG_ENV] = json.dumps(MLTeams(config=c).raw(), default=str)
-    environment.update({name: os.environ[name] for name in keep_env if name in os.environ})
+    kept = (*SERVICE_ENV, *keep_env)
+    environment.update({name: os.environ[name] for name in kept if name in os.environ})
     entry["environment"] = environment
     c.JupyterHub.services = services
     if not c.MLTeamsTracking.get("service_url"):

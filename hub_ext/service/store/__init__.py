@@ -108,7 +108,7 @@ def _aware(value: Any) -> Any:
     return value
 
 
-def _row(kind: type[Any], mapping: Mapping[str, Any]) -> Any:
+def _row(kind: type[Any], mapping: Any) -> Any:
     names = {f.name for f in fields(kind)}
     return kind(**{key: _aware(value) for key, value in mapping.items() if key in names})
 

@@ -71,6 +71,8 @@ def test_configure_service_completes_what_the_chart_declared() -> None:
     configure_service(c)
     assert len(c.JupyterHub.services) == 1
     assert [r["name"] for r in c.JupyterHub.load_roles].count("mlteams-service") == 1
+    # the servers' /mlteams/promote forwards to the service under its prefix
+    assert c.MLTeamsTracking.service_url == "http://hub:10101/services/mlteams/"
     assert roles["user"]["scopes"].count(ACCESS_SCOPE) == 1
 
 
@@ -96,7 +98,10 @@ def test_the_openapi_description_covers_every_route() -> None:
         rule.matcher.regex.pattern.removeprefix("/services/mlteams").rstrip("$")
         for rule in app.make_app(config).wildcard_router.rules
     }
-    paths = {path.replace("{server}", "([^/]*)") for path in described["paths"]}
+    paths = {
+        re.sub(r"\{(?!server\})\w+\}", "([^/]+)", path).replace("{server}", "([^/]*)")
+        for path in described["paths"]
+    }
     assert served - {"/oauth_callback"} == paths
 
 
