@@ -107,7 +107,12 @@ if env.get("MLTEAMS_HUB_SERVER_CMD"):
     # http.server: the hub's readiness check accepts any HTTP answer)
     c.KubeSpawner.cmd = json.loads(env["MLTEAMS_HUB_SERVER_CMD"])
     c.KubeSpawner.args = []
-if env.get("MLTEAMS_TEAMS_FILE"):  # the mlteams service: team sharing (docs/admin/sharing.md)
+if env.get("MLTEAMS_TEAMS_FILE"):  # the mlteams service: sharing and promotion (docs/admin/)
     from hub_ext.service.hub_config import configure_service
+
+    # the service's database beside the hub's (in the chart: the hub's volume)
+    os.environ.setdefault(
+        "MLTEAMS_SERVICE_DB_URL", f"sqlite:///{os.path.join(state_dir, 'mlteams-service.sqlite')}"
+    )
 
     configure_service(c, keep_env=["MLTEAMS_RIG"])

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,9 +26,10 @@ from devenv.kubeapi import ensure_namespace
 from devenv.mlflow_server import MLflowServer
 from devenv.object_store import ObjectStore
 from devenv.oidc import DEMO_USERS, LocalOIDC, OIDCUser
+from devenv.postgres import LocalPostgres
 from devenv.procs import MARKER, ProcessGroup, free_port, processes_with_marker
 from devenv.team_data import publish_team_keys
-from tests.integration.team_data import TeamData, prepare_team_data
+from tests.integration.team_data import GOVERNED_BUCKET, TeamData, prepare_team_data
 from tests.kube_helpers import poll
 
 RIG_ID = f"pytest-{uuid.uuid4().hex[:12]}"
@@ -71,6 +74,7 @@ TEAM_USERS = {
     "vision-engineers": ["v-alice", "v-dora", *[f"v-{i:02d}" for i in range(20)]],
     "nlp-engineers": ["n-bob", "n-erin", "both-carol"],
     "vision-leads": ["v-lead"],
+    "nlp-leads": ["n-lead"],
 }
 TEAM_USERS["vision-engineers"].append("both-carol")
 
@@ -107,6 +111,8 @@ def team_hub(
             "MLTEAMS_HUB_CLEANUP_SERVERS": "0",
             "MLTEAMS_TRACKING_URI": mlflow_server.url,
             "MLTEAMS_OBJECT_STORE_URL": team_data.store.endpoint_url,
+            # the mlteams service's promotion settings (docs/admin/promotion.md)
+            **promotion_env(mlflow_server, team_data),
         },
     )
     try:
@@ -114,6 +120,21 @@ def team_hub(
         yield local_hub
     finally:
         local_hub.stop()
+
+
+def promotion_env(mlflow_server: MLflowServer, team_data: TeamData) -> dict[str, str]:
+    """The promotion service's settings on the rig: the registry as the MLflow server's admin,
+    the object store's root user for the governed bucket and the evaluation sets."""
+    root = team_data.store.root_credentials
+    return {
+        "MLTEAMS_REGISTRY_URL": mlflow_server.url,
+        "MLTEAMS_REGISTRY_USERNAME": mlflow_server.admin_username,
+        "MLTEAMS_REGISTRY_PASSWORD": mlflow_server.admin_password,
+        "MLTEAMS_OBJECT_STORE_ENDPOINT": team_data.store.endpoint_url,
+        "MLTEAMS_OBJECT_STORE_KEY_ID": root.access_key,
+        "MLTEAMS_OBJECT_STORE_SECRET_KEY": root.secret_key,
+        "MLTEAMS_GOVERNED_ROOT": f"s3://{GOVERNED_BUCKET}",
+    }
 
 
 @pytest.fixture(scope="session")
@@ -161,6 +182,22 @@ def object_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObjectSto
         yield store
     finally:
         procs.stop_all()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[LocalPostgres]:
+    """A real PostgreSQL server on a free loopback port (its folder outside pytest's own, which
+    the ``postgres`` user PostgreSQL runs as cannot enter)."""
+    state = Path(tempfile.mkdtemp(prefix="mlteams-postgres-"))
+    os.chmod(state, 0o755)
+    procs = ProcessGroup(RIG_ID, state / "logs")
+    server = LocalPostgres(state, procs)
+    try:
+        server.start()
+        yield server
+    finally:
+        procs.stop_all()
+        shutil.rmtree(state, ignore_errors=True)
 
 
 AUTH_TEST_USERS = [

@@ -16,11 +16,26 @@ from devenv.kubeapi import KubeAPI, create_if_missing
 from devenv.object_store import ObjectStore, S3Credentials, team_bucket
 from devenv.team_data import publish_team_keys
 
-IRIS_CSV = "sepal_length,sepal_width,petal_length,petal_width,species\n" + "\n".join(
-    f"{5.0 + i % 7 * 0.3:.1f},{3.0 + i % 5 * 0.2:.1f},{1.4 + (i % 3) * 2.1:.1f},"
-    f"{0.2 + (i % 3) * 0.8:.1f},{('setosa', 'versicolor', 'virginica')[i % 3]}"
-    for i in range(60)
-)
+
+def iris_csv(rows: range) -> str:
+    """Iris-like measurements, one row per flower; the species follows the petals."""
+    return "sepal_length,sepal_width,petal_length,petal_width,species\n" + "\n".join(
+        f"{5.0 + i % 7 * 0.3:.1f},{3.0 + i % 5 * 0.2:.1f},{1.4 + (i % 3) * 2.1:.1f},"
+        f"{0.2 + (i % 3) * 0.8:.1f},{('setosa', 'versicolor', 'virginica')[i % 3]}"
+        for i in rows
+    )
+
+
+IRIS_CSV = iris_csv(range(60))
+# the held-out set the promotion service scores candidates on: other flowers, in a bucket only
+# the service reads (the teams' keys read their own buckets only)
+GOVERNED_BUCKET = "mlteams-governed"
+EVALUATION_KEYS = {
+    "vision": "evaluation/vision/iris.csv",
+    "nlp": "evaluation/nlp/iris.csv",
+    "audio": "evaluation/audio/iris.csv",
+}
+EVALUATION_CSV = iris_csv(range(60, 90))
 REVIEWS_CSV = "text,label\ngreat model,1\nterrible latency,0\n"
 SHARED_README = "Labelled crops shared by team vision.\n"
 
@@ -75,6 +90,9 @@ def prepare_team_data(api: KubeAPI, store: ObjectStore, root: Path) -> TeamData:
     credentials = publish_team_keys(api, store, TEAMS)
     store.upload(team_bucket("vision"), "iris/iris.csv", IRIS_CSV)
     store.upload(team_bucket("nlp"), "reviews/reviews.csv", REVIEWS_CSV)
+    store.create_bucket(GOVERNED_BUCKET)
+    for key in EVALUATION_KEYS.values():
+        store.upload(GOVERNED_BUCKET, key, EVALUATION_CSV)
     shared = root / "vision-shared"
     shared.mkdir(parents=True, exist_ok=True)
     (shared / "README.txt").write_text(SHARED_README)
