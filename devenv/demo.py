@@ -45,6 +45,10 @@ DEMO_LOGINS = """\
     dave   no team (sees whom to ask)   admin  hub admin"""
 
 
+GOVERNED_BUCKET = "mlteams-governed"
+VISION_EVALUATION = "evaluation/vision/iris.csv"
+
+
 def sso_logins() -> str:
     """The provider's demo users, their groups and what they mean, one per line."""
     return "\n".join(
@@ -76,7 +80,12 @@ def seed_demo_data(api: KubeAPI, store: ObjectStore) -> None:
     iris = load_iris(as_frame=True)
     frame = iris.frame.rename(columns={"target": "species"})
     frame["species"] = frame["species"].map(dict(enumerate(iris.target_names)))
-    store.upload(team_bucket("vision"), "iris/iris.csv", frame.to_csv(index=False))
+    # one flower in five is held out: the promotion service scores vision's models on it, from
+    # a bucket the teams' keys cannot read (docs/admin/promotion.md)
+    held_out = frame.index % 5 == 0
+    store.upload(team_bucket("vision"), "iris/iris.csv", frame[~held_out].to_csv(index=False))
+    store.create_bucket(GOVERNED_BUCKET)
+    store.upload(GOVERNED_BUCKET, VISION_EVALUATION, frame[held_out].to_csv(index=False))
     reviews = [
         ("Fast to set up and the GPU notebook started at once", 1),
         ("The training run crashed twice before the deadline", 0),
@@ -103,6 +112,10 @@ def start_data_plane(
         "MLTEAMS_REGISTRY_URL": mlflow.url,
         "MLTEAMS_REGISTRY_USERNAME": mlflow.admin_username,
         "MLTEAMS_REGISTRY_PASSWORD": mlflow.admin_password,
+        "MLTEAMS_OBJECT_STORE_ENDPOINT": store.endpoint_url,
+        "MLTEAMS_OBJECT_STORE_KEY_ID": store.root_credentials.access_key,
+        "MLTEAMS_OBJECT_STORE_SECRET_KEY": store.root_credentials.secret_key,
+        "MLTEAMS_GOVERNED_ROOT": f"s3://{GOVERNED_BUCKET}",
     }
 
 
@@ -185,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
   hub token; its UI takes the admin {env["MLTEAMS_REGISTRY_USERNAME"]}, password
   {env["MLTEAMS_REGISTRY_PASSWORD"]})
   Team datasets live in the object store: {env["MLTEAMS_OBJECT_STORE_URL"]}
+  Promote a run's model from a notebook: POST /user/<you>/mlteams/promote with
+  {{"model": "iris", "run_id": "<run id>"}} (docs/user/promotion.md); vision's models are scored
+  on held-out flowers and become governed.vision.<model> in MLflow
   Logs: {cluster.control_plane.procs.log_dir}
   Press Ctrl-C to stop everything.
 """,
