@@ -4,7 +4,9 @@ The hub writes a user's pod; the server extension and the kernel only read it. E
 must agree on lives here, in plain Python with no import beyond the standard library:
 
 * the environment variables the spawner sets (tracking settings come from hub configuration,
-  never from a request; credentials arrive as Kubernetes secret references, never as values);
+  never from a request; credentials arrive as Kubernetes secret references, never as values,
+  except the server's own hub token, which is ``MLFLOW_TRACKING_TOKEN`` too when no MLflow
+  credentials are configured);
 * the format of the team's dataset catalog in ``MLTEAMS_DATASETS``;
 * experiment names, one experiment per team, user and notebook path;
 * the labels and annotations on each team server's pod.
@@ -51,7 +53,8 @@ DEFAULT_HTTP_TIMEOUT = "10"
 DEFAULT_HTTP_MAX_RETRIES = "1"
 
 SECRET_ENV_NAMES = (TRACKING_TOKEN, TRACKING_USERNAME, TRACKING_PASSWORD)
-"""Variables that carry credentials: only ever set from a secret reference, never echoed."""
+"""Variables that carry credentials: set from a secret reference (or the server's own hub token,
+as ``JUPYTERHUB_API_TOKEN`` is), never echoed."""
 
 DATASET_KEY_ID = "MLTEAMS_S3_{slug}_KEY_ID"
 DATASET_SECRET_KEY = "MLTEAMS_S3_{slug}_SECRET_KEY"

@@ -69,6 +69,17 @@ def tracking_environment(settings: TrackingSettings) -> dict[str, Any]:
     return out
 
 
+def hub_token_tracking(settings: TrackingSettings, api_token: str | None) -> dict[str, str]:
+    """``MLFLOW_TRACKING_TOKEN`` set to the server's own hub token (``JUPYTERHUB_API_TOKEN``),
+    when tracking is on and no ``credentials_secret`` is configured: the MLflow server's mlteams
+    plugin takes hub tokens, and the hub user is the MLflow user. Nothing otherwise."""
+    if not settings.enabled or not settings.tracking_uri or settings.credentials_secret:
+        return {}
+    if not api_token:
+        return {}
+    return {env.TRACKING_TOKEN: api_token}
+
+
 def notebook_pod_parts(
     config: MLTeamsConfig, options: SpawnOptions, settings: TrackingSettings
 ) -> NotebookPodParts:

@@ -59,7 +59,7 @@ from hub_ext.policy import (
     user_teams,
     validate_user_options,
 )
-from hub_ext.policy.notebook_pod import merge_volumes, notebook_pod_parts
+from hub_ext.policy.notebook_pod import hub_token_tracking, merge_volumes, notebook_pod_parts
 from hub_ext.policy.pod_settings import literal, pod_settings
 from hub_ext.policy.storage import (
     home_environment,
@@ -319,6 +319,15 @@ class TeamKubeSpawner(KubeSpawner):
         self.volumes = volumes
         self.volume_mounts = volume_mounts
         self._team_options = options
+
+    def get_env(self) -> dict[str, Any]:
+        """KubeSpawner's environment, with the server's own hub token as its MLflow token when
+        no MLflow credentials secret is configured (``hub_token_tracking``); a value configured
+        for ``MLFLOW_TRACKING_TOKEN`` is kept."""
+        environment: dict[str, Any] = super().get_env()
+        for name, value in hub_token_tracking(self.team_state.tracking, self.api_token).items():
+            environment.setdefault(name, value)
+        return environment
 
     def _merge_ours(self, name: str, ours: dict[str, Any]) -> dict[str, Any]:
         """The dict setting ``name`` with ``ours`` on top, after undoing this spawner's previous
