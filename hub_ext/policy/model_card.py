@@ -93,7 +93,9 @@ def _markdown(value: Any) -> str:
 
 
 def _code(value: Any) -> str:
-    return str(value or "none").replace("`", "'")
+    """``value`` inside a code span: on one line (a blank line would end the span's paragraph)
+    and without backticks (one would end the span)."""
+    return " ".join(str(value or "none").split()).replace("`", "'")
 
 
 def _fence(value: Any) -> str:
