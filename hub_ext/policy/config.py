@@ -663,10 +663,13 @@ def _gate_problems(at: tuple[Any, ...], gates: Any, evaluation: Any) -> list[Ini
     if not isinstance(gates, Mapping) or not gates:
         return []
     if not isinstance(evaluation, Mapping):
+        where = "promotion.evaluation"
+        if at:
+            where += " or " + ".".join(["promotion", *map(str, at), "evaluation"])
         return [
             problem_at(
                 (*at, "gates"),
-                "gates need an evaluation set: set evaluation (uri, label_column, task)",
+                f"gates need an evaluation set: set {where} (uri, label_column, task)",
             )
         ]
     task = evaluation.get("task")

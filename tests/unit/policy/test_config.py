@@ -604,7 +604,8 @@ EVALUATION = {"uri": "s3://gov/eval/v.csv", "label_column": "y", "task": "classi
         ),
         (
             {"gates": {"accuracy": {"min": 0.9}}},
-            "MLTeams.teams.vision.promotion.gates: gates need an evaluation set",
+            "MLTeams.teams.vision.promotion.gates: gates need an evaluation set: set "
+            "promotion.evaluation (uri, label_column, task)",
         ),
         (
             {"evaluation": EVALUATION, "gates": {"acuracy": {"min": 0.9}}},
@@ -660,7 +661,8 @@ EVALUATION = {"uri": "s3://gov/eval/v.csv", "label_column": "y", "task": "classi
         ),
         (
             {"models": {"fraud": {"gates": {"f1_macro": {"min": 0.8}}}}},
-            "MLTeams.teams.vision.promotion.models.fraud.gates: gates need an evaluation set",
+            "MLTeams.teams.vision.promotion.models.fraud.gates: gates need an evaluation set: "
+            "set promotion.evaluation or promotion.models.fraud.evaluation",
         ),
     ],
 )
