@@ -104,7 +104,21 @@ def _text(body: Mapping[str, Any], key: str, *, limit: int) -> str | None:
         raise PromotionRefused(f"{key} must be text.", 400)
     if len(value) > limit:
         raise PromotionRefused(f"{key} must be at most {limit} characters.", 400)
+    if any((ord(ch) < 32 and ch not in "\n\r\t") or ord(ch) == 127 for ch in value):
+        raise PromotionRefused(
+            f"{key} must be plain text: lines, spaces and tabs, no other control characters.",
+            400,
+        )
     return value.strip() or None
+
+
+def _is_relative_path(path: Any) -> bool:
+    """A relative artifact path: parts separated by '/', none empty, '.' or '..'."""
+    if not isinstance(path, str) or not path or len(path) > 1024:
+        return False
+    if "\\" in path or any(ord(ch) < 32 or ord(ch) == 127 for ch in path):
+        return False
+    return all(part not in ("", ".", "..") for part in path.split("/"))
 
 
 def parse_request(body: Any) -> PromotionRequest:
@@ -132,13 +146,7 @@ def parse_request(body: Any) -> PromotionRequest:
             400,
         )
     path = body.get("artifact_path", "model")
-    if (
-        not isinstance(path, str)
-        or not path
-        or path.startswith("/")
-        or ".." in path.split("/")
-        or len(path) > 1024
-    ):
+    if not _is_relative_path(path):
         raise PromotionRefused(
             "artifact_path must be the relative path the run logged the model under, "
             "such as model.",
