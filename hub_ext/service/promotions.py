@@ -566,14 +566,7 @@ class Promotions:
 
     async def _undo(self, name: str, version: int, moved: list[tuple[str, int | None]]) -> None:
         """Put the aliases back and take the version away again."""
-        for alias, before in reversed(moved):
-            try:
-                if before is None:
-                    await self.registry.delete_alias(name, alias)
-                else:
-                    await self.registry.set_alias(name, alias, before)
-            except (RegistryUnavailable, RegistryRefused):
-                log.error("mlteams: could not put alias %s of %s back to %s", alias, name, before)
+        await self._restore_aliases(name, moved)
         try:
             await self.registry.delete_version(name, version)
         except (RegistryUnavailable, RegistryRefused):

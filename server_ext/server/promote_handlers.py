@@ -59,11 +59,12 @@ class ServiceHandler(MLTeamsHandler):
         except OSError as exc:
             self.log.warning("mlteams: the promotion service did not answer: %s", exc)
             self.fail(503, UNAVAILABLE)
-        if response.code == 599 or response.code >= 502:
+        content_type = response.headers.get("Content-Type", "")
+        if response.code == 599 or not content_type.startswith(
+            ("application/json", "text/markdown")
+        ):
+            # no answer, or one from something in between (a proxy's error page)
             self.log.warning("mlteams: the promotion service answered %s", response.code)
-            self.fail(503, UNAVAILABLE)
-        content_type = response.headers.get("Content-Type", "application/json")
-        if not content_type.startswith(("application/json", "text/markdown")):
             self.fail(503, UNAVAILABLE)
         self.set_status(response.code)
         self.finish(response.body or b"", set_content_type=content_type)

@@ -259,7 +259,7 @@ def log_model_as(
     """Train and log a good model in this process with a user's hub token, as their kernel
     would; the run's id."""
     import mlflow
-    from sklearn.tree import DecisionTreeClassifier
+    from sklearn.linear_model import LogisticRegression
 
     from tests.integration.team_data import IRIS_CSV
 
@@ -275,7 +275,7 @@ def log_model_as(
     frame = pd.DataFrame(features, columns=IRIS_CSV.splitlines()[0].split(",")[:4])
     mlflow.set_experiment(f"teams/{team}/promotion-test")
     with mlflow.start_run() as run:
-        model = DecisionTreeClassifier().fit(frame, labels)
+        model = LogisticRegression(max_iter=500).fit(frame, labels)
         signature = mlflow.models.infer_signature(frame, model.predict(frame))
         mlflow.sklearn.log_model(model, name="model", signature=signature)
     return str(run.info.run_id)

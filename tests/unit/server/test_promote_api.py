@@ -49,7 +49,8 @@ class Recorder(web.RequestHandler):
         status, body = self.answers.get(self.request.path, (200, {"ok": True}))
         self.set_status(status)
         if isinstance(body, str):
-            self.set_header("Content-Type", "text/markdown; charset=utf-8")
+            kind = "text/html" if body.startswith("<html>") else "text/markdown"
+            self.set_header("Content-Type", f"{kind}; charset=utf-8")
             self.finish(body)
         else:
             self.set_header("Content-Type", "application/json")
@@ -188,9 +189,19 @@ def test_bad_requests_never_reach_the_service(
     assert seen == []
 
 
-def test_a_service_that_fails_is_a_clear_503(fetch: Any, service: Any) -> None:
+def test_the_services_own_503_keeps_its_message(fetch: Any, service: Any) -> None:
     _, answers = service
-    answers["/services/mlteams/api/promotions"] = (502, {"message": "bad gateway"})
+    message = "The MLflow registry is not answering right now; nothing was changed. Try again."
+    answers["/services/mlteams/api/promotions"] = (503, {"status": 503, "message": message})
+    with pytest.raises(HTTPClientError) as info:
+        fetch("mlteams", "promotions")
+    assert info.value.code == 503
+    assert json.loads(info.value.response.body)["message"] == message
+
+
+def test_a_proxys_error_page_is_a_clear_503(fetch: Any, service: Any) -> None:
+    _, answers = service
+    answers["/services/mlteams/api/promotions"] = (502, "<html>Bad Gateway</html>")
     with pytest.raises(HTTPClientError) as info:
         fetch("mlteams", "promotions")
     assert info.value.code == 503
