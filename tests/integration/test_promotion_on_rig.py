@@ -283,15 +283,21 @@ def log_model_as(
     monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", token)
     monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
     monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD", raising=False)
-    mlflow.set_tracking_uri(mlflow_server.url)
     import pandas as pd
 
     frame = pd.DataFrame(features, columns=IRIS_CSV.splitlines()[0].split(",")[:4])
-    mlflow.set_experiment(f"teams/{team}/promotion-test")
-    with mlflow.start_run() as run:
-        model = LogisticRegression(max_iter=500).fit(frame, labels)
-        signature = mlflow.models.infer_signature(frame, model.predict(frame))
-        mlflow.sklearn.log_model(model, name="model", signature=signature)
+    client = mlflow.MlflowClient(mlflow_server.url)
+    name = f"teams/{team}/promotion-test"
+    found = client.get_experiment_by_name(name)
+    experiment_id = found.experiment_id if found else client.create_experiment(name)
+    mlflow.set_tracking_uri(mlflow_server.url)
+    try:
+        with mlflow.start_run(experiment_id=experiment_id) as run:
+            model = LogisticRegression(max_iter=500).fit(frame, labels)
+            signature = mlflow.models.infer_signature(frame, model.predict(frame))
+            mlflow.sklearn.log_model(model, name="model", signature=signature)
+    finally:
+        mlflow.set_tracking_uri(None)
     return str(run.info.run_id)
 
 

@@ -73,7 +73,10 @@ def team_env(tracking_uri: str, user: str, home: Path, notebook: Path) -> dict[s
     assert all(isinstance(v, str) for v in env.values())
     env.update({"JUPYTERHUB_USER": user, "JPY_SESSION_NAME": str(notebook), "HOME": str(home)})
     env["MLTEAMS_GPUS"] = "0"
-    return {**os.environ, **env}
+    # what this test process chose with MLflow's fluent API is not the pod's
+    chosen = ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID")
+    inherited = {k: v for k, v in os.environ.items() if k not in chosen}
+    return {**inherited, **env}
 
 
 def write_notebook(path: Path, *sources: str) -> None:
