@@ -113,14 +113,17 @@ class AliasName(Text):
     """A registry alias: letters, digits, '_' and '-', not `latest` nor like a version `v1`."""
 
     def problem(self, value: str) -> str | None:
-        if re.fullmatch(ALIAS_PATTERN, value) and value.lower() != "latest" and not re.fullmatch(
-            r"[vV]\d+", value
+        if (
+            re.fullmatch(ALIAS_PATTERN, value)
+            and value.lower() != "latest"
+            and not re.fullmatch(r"[vV]\d+", value)
         ):
             return None
         return (
             "must be an MLflow alias (letters, digits, _ and -; not latest or v1), "
             f"got {show(value)}"
         )
+
 
 __all__ = [
     "DEFAULT_QUEUE_WAIT_SECONDS",
@@ -145,6 +148,7 @@ __all__ = [
     "QueuePolicy",
     "Quota",
     "QuotaOverride",
+    "Serving",
     "SharedFolder",
     "Team",
     "Toleration",
@@ -160,6 +164,13 @@ CPU = Quantity(parse_cpu)
 MEMORY = Quantity(parse_memory)
 
 EntryNameFromKey = SkipJsonSchema[Annotated[str, FromKey()]]
+NodeSelector = Annotated[
+    Mapping[
+        Annotated[str, LabelKey("Kubernetes label key")],
+        Annotated[str, LabelValue("Kubernetes label value")],
+    ],
+    Frozen(),
+]
 
 
 class Schema(BaseModel):
@@ -435,13 +446,7 @@ class Profile(Schema):
     memory: Annotated[int, MEMORY] | None = Field(
         default=None, description='Memory limit of the server, a Kubernetes quantity ("64Gi").'
     )
-    node_selector: Annotated[
-        Mapping[
-            Annotated[str, LabelKey("Kubernetes label key")],
-            Annotated[str, LabelValue("Kubernetes label value")],
-        ],
-        Frozen(),
-    ] = Field(
+    node_selector: NodeSelector = Field(
         default={},
         validate_default=True,
         description='Node label key to label value (strings: quote "true" in YAML).',
@@ -585,9 +590,7 @@ class Aliases(Schema):
         return previous
 
 
-GateMap = Annotated[
-    Mapping[Annotated[str, KnownName("metric", tuple(METRICS))], Gate], Frozen()
-]
+GateMap = Annotated[Mapping[Annotated[str, KnownName("metric", tuple(METRICS))], Gate], Frozen()]
 
 
 class ModelPromotion(Schema):
@@ -684,6 +687,75 @@ def _gate_problems(at: tuple[Any, ...], gates: Any, evaluation: Any) -> list[Ini
                 )
             )
     return problems
+
+
+SERVING_MODES = ("apply", "gitops")
+DEPLOYMENT_MODES = ("RawDeployment", "Serverless")
+MAX_REPLICAS = 100
+DEFAULT_SERVING_CPU = 1000
+DEFAULT_SERVING_MEMORY = 2 * 2**30
+DEFAULT_SERVING_ACCOUNT = "mlteams-serving"
+
+
+class Serving(Schema):
+    """How a team's champion models are served through KServe (docs/admin/serving.md)."""
+
+    enabled: Annotated[bool, Flag()] = Field(
+        default=False,
+        description="When true, each promotion and rollback (re)points an InferenceService "
+        "named after the model in the team's namespace at the champion version.",
+    )
+    mode: Annotated[str, OneOf(SERVING_MODES)] = Field(
+        default="apply",
+        description="`apply`: the mlteams service applies the InferenceService itself; "
+        "`gitops`: it only renders it (`mlteams-serving-manifests`), for a GitOps repository.",
+    )
+    deployment_mode: Annotated[str, OneOf(DEPLOYMENT_MODES)] = Field(
+        default="RawDeployment",
+        description="KServe's `serving.kserve.io/deploymentMode`: `RawDeployment` (a "
+        "Deployment and Service) or `Serverless` (Knative).",
+    )
+    min_replicas: Annotated[int, WholeNumber(0, MAX_REPLICAS)] = Field(
+        default=1, description="The fewest predictor replicas; 0 lets Serverless scale to zero."
+    )
+    max_replicas: Annotated[int, WholeNumber(1, MAX_REPLICAS)] = Field(
+        default=1, description="The most predictor replicas; at least `min_replicas`."
+    )
+    cpu: Annotated[int, CPU] = Field(
+        default=DEFAULT_SERVING_CPU,
+        description="CPU of each predictor (request and limit), such as 1 or 500m.",
+    )
+    memory: Annotated[int, MEMORY] = Field(
+        default=DEFAULT_SERVING_MEMORY,
+        description="Memory of each predictor (request and limit), such as 2Gi.",
+    )
+    gpus: Annotated[int, GPU_COUNT] = Field(
+        default=0,
+        description="`nvidia.com/gpu` of each predictor; counted against the team's GPU quota "
+        "like its servers.",
+    )
+    service_account: Annotated[str, ObjectName(what="ServiceAccount")] = Field(
+        default=DEFAULT_SERVING_ACCOUNT,
+        description="The ServiceAccount of the predictor in the team's namespace; its Secret "
+        "holds the read-only key of the governed prefix (KServe's S3 credentials).",
+    )
+    node_selector: NodeSelector = Field(
+        default={},
+        validate_default=True,
+        description="Node labels the predictor must run on, such as the GPU nodes'.",
+    )
+    tolerations: Annotated[tuple[Toleration, ...], Listed(repeats=True)] = Field(
+        default=(), description="Taints the predictor tolerates (the GPU nodes' taint)."
+    )
+
+    @classmethod
+    def problems_across(cls, raw: Any, context: Any) -> list[InitErrorDetails]:
+        if not isinstance(raw, Mapping):
+            return []
+        low, high = raw.get("min_replicas", 1), raw.get("max_replicas", 1)
+        if isinstance(low, int) and isinstance(high, int) and low > high:
+            return [problem_at(("max_replicas",), f"must be at least min_replicas ({low})")]
+        return []
 
 
 class HomeStorage(Schema):
@@ -800,6 +872,10 @@ class Team(Schema):
         default=None,
         description="A read-write folder shared by the team's members, mounted in each of "
         "their servers; none when left out.",
+    )
+    serving: Serving = Field(
+        default_factory=lambda: Serving(),
+        description="Whether and how the team's champion models are served through KServe.",
     )
 
     @property

@@ -61,6 +61,11 @@ TEAM_RULES: tuple[Manifest, ...] = (
         "resources": ["jobs"],
         "verbs": ["get", "list", "watch", "create", "delete"],
     },
+    {
+        "apiGroups": ["serving.kserve.io"],
+        "resources": ["inferenceservices"],
+        "verbs": ["get", "create", "patch", "delete"],
+    },
 )
 """What the hub does inside a team namespace, granted there only (through the team RoleBinding).
 
@@ -71,6 +76,10 @@ TEAM_RULES: tuple[Manifest, ...] = (
 - resourcequotas get: read the team's quota at start and show its usage.
 - jobs (batch) get/list/watch/create/delete: the mlteams service scores a model offered for
   promotion in a Job in the model's team namespace, follows it and deletes it afterwards.
+- inferenceservices (serving.kserve.io) get/create/patch/delete: the mlteams service applies the
+  InferenceService of a team's champion (server-side apply: ``patch``, which creates a missing
+  object, so also ``create``), reads its state, and removes one it created when a promotion is
+  undone. Granting it on a cluster without KServe is harmless.
 """
 
 WATCH_RULES: tuple[Manifest, ...] = (

@@ -98,9 +98,7 @@ class PromotionsHandler(PromotionAPIHandler):
         wait_arg = self.get_query_argument("wait", "0")
         if not re.fullmatch(r"\d{1,5}", wait_arg) or int(wait_arg) > MAX_WAIT_SECONDS:
             raise web.HTTPError(400, f"wait must be whole seconds, at most {MAX_WAIT_SECONDS}.")
-        row = await self.run(
-            self.workflow.request(caller, self.body(), wait=float(wait_arg))
-        )
+        row = await self.run(self.workflow.request(caller, self.body(), wait=float(wait_arg)))
         if row is not None:
             self.answer(row, created=True)
 
@@ -178,6 +176,38 @@ class RollbackHandler(PromotionAPIHandler):
             self.reply(200, found)
 
 
+class ServingHandler(PromotionAPIHandler):
+    """``GET /api/models/<team>/<model>/serving``: the model's InferenceService as the cluster
+    reports it, and as the service renders it for the champion; ``POST`` applies the champion's
+    InferenceService again (its frozen files checked first)."""
+
+    async def get(self, team: str, model: str) -> None:
+        caller = await self.who()
+        found = await self.run(self.workflow.serving_state(caller, team, model))
+        if found is not None:
+            self.reply(200, found)
+
+    async def post(self, team: str, model: str) -> None:
+        caller = await self.who()
+        if self.body():
+            raise web.HTTPError(400, "Send no body: the champion version is served.")
+        found = await self.run(self.workflow.serve(caller, team, model))
+        if found is not None:
+            self.reply(200, found)
+
+
+class ServingManifestsHandler(PromotionAPIHandler):
+    """``GET /api/serving/manifests``: the InferenceServices of the champions of the caller's
+    teams that serve, as the service renders them (filter: team); for GitOps."""
+
+    async def get(self) -> None:
+        caller = await self.who()
+        team = self.get_query_argument("team", None)
+        found = await self.run(self.workflow.serving_manifests(caller, team))
+        if found is not None:
+            self.reply(200, {"manifests": found})
+
+
 class AuditHandler(PromotionAPIHandler):
     """``GET /api/audit``: the audit of the caller's teams, newest first (filters: team,
     model)."""
@@ -202,5 +232,7 @@ def promotion_routes(prefix: str, context: PromotionContext) -> list[Any]:
         (promotion + "/([^/]+)", DecisionHandler, args),
         (model, ModelHandler, args),
         (model + "/rollback", RollbackHandler, args),
+        (model + "/serving", ServingHandler, args),
+        (rf"{prefix}/api/serving/manifests", ServingManifestsHandler, args),
         (rf"{prefix}/api/audit", AuditHandler, args),
     ]

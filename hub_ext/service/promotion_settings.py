@@ -162,6 +162,7 @@ class PromotionConfig(LoggingConfigurable):
         from hub_ext.service.object_store import ObjectStore
         from hub_ext.service.promotions import Promotions, PromotionSettings
         from hub_ext.service.registry import Registry
+        from hub_ext.service.serving import InferenceServices, Serving
         from hub_ext.service.store import Store
 
         store = Store(self.db_url)
@@ -194,12 +195,16 @@ class PromotionConfig(LoggingConfigurable):
             objects,
             evaluate,
             PromotionSettings(governed_root=self.governed_root),
+            serving=Serving(config, InferenceServices(api), objects),
         )
         failed = await self.promotions.recover()
         if failed:
             self.log.warning("mlteams: %d promotions were left evaluating; marked failed", failed)
-        self.log.info("mlteams: promotion on, registry %s, database %s", self.registry_url,
-                      _safe_url(self.db_url))
+        self.log.info(
+            "mlteams: promotion on, registry %s, database %s",
+            self.registry_url,
+            _safe_url(self.db_url),
+        )
 
     async def stop(self) -> None:
         kube = getattr(self, "_kube", None)

@@ -21,13 +21,14 @@ import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from hub_ext.policy.config import MLTeamsConfig, Team
 from hub_ext.policy.evaluation_data import EvaluationDataError, split_labels
 from hub_ext.policy.gates import CandidateEvidence, GateReport, check_gates
+from hub_ext.policy.inference_service import ServedVersion
 from hub_ext.policy.membership import TeamSelectionError, choose_team, user_teams
 from hub_ext.policy.model_card import CardFacts, render_card
 from hub_ext.policy.promotion import (
@@ -56,6 +57,7 @@ from hub_ext.service.evaluation import EvaluationFailed
 from hub_ext.service.freeze import MODEL_FOLDER, DigestMismatch, Frozen, freeze, verify
 from hub_ext.service.object_store import ObjectStore, StoreUnavailable, join_uri
 from hub_ext.service.registry import Registry, RegistryRefused, RegistryUnavailable
+from hub_ext.service.serving import Applied, Serving, ServingError
 from hub_ext.service.store import PromotionRow, Store
 from hub_ext.service.store import StoreUnavailable as DatabaseUnavailable
 
@@ -139,9 +141,11 @@ class Promotions:
         evaluate: Evaluate,
         settings: PromotionSettings,
         *,
+        serving: Serving | None = None,
         now: Callable[[], datetime] = utcnow,
     ) -> None:
         self.config = config
+        self.serving = serving
         self.store = store
         self.registry = registry
         self.objects = objects
@@ -461,9 +465,7 @@ class Promotions:
         version = await self.registry.get_alias(row.governed_name, rules.champion_alias)
         if version is None:
             return None
-        rows = await self._db(
-            self.store.promotions, team=row.team, model=row.model, state=PROMOTED
-        )
+        rows = await self._db(self.store.promotions, team=row.team, model=row.model, state=PROMOTED)
         for promoted in rows:
             if promoted.version == version:
                 return dict(promoted.measured or {})
@@ -499,6 +501,7 @@ class Promotions:
                 description=f"Promoted by {row.requester} from run {row.run_id}",
             )
             moved: list[tuple[str, int | None]] = []
+            applied: Applied | None = None
             try:
                 card = render_card(
                     CardFacts.from_json(
@@ -526,6 +529,7 @@ class Promotions:
                     moved.append((rules.previous_alias, previous))
                 await registry.set_alias(name, rules.champion_alias, version)
                 moved.append((rules.champion_alias, champion))
+                applied = await self._point(row, version, frozen.uri, frozen.sha256)
                 promoted = await self._settle(
                     row,
                     from_states={from_state},
@@ -551,8 +555,29 @@ class Promotions:
                     raise PromotionError(409, "This promotion was decided by someone else.")
                 return promoted
             except BaseException:
+                if self.serving is not None:
+                    await self.serving.restore(applied)
                 await self._undo(name, version, moved)
                 raise
+
+    async def _point(
+        self, row: PromotionRow, version: int, frozen_uri: str, artifact_sha256: str
+    ) -> Applied | None:
+        """Serve ``version`` when the team's serving applies; what to put back on failure."""
+        if self.serving is None:
+            return None
+        served = self._served(row, version)
+        served = replace(
+            served,
+            storage_uri=join_uri(frozen_uri, MODEL_FOLDER),
+            artifact_sha256=artifact_sha256,
+        )
+        try:
+            return await self.serving.point(served, frozen_uri)
+        except ServingError as exc:
+            raise PromotionError(
+                exc.http_status, f"{exc.message} The model's aliases were left as they were."
+            ) from None
 
     def _remember_governed(self, row: PromotionRow) -> None:
         if self.store.governed_model(row.team, row.model) is None:
@@ -731,12 +756,16 @@ class Promotions:
                 self.registry.get_alias(name, rules.previous_alias)
             )
             moved: list[tuple[str, int | None]] = []
+            applied: Applied | None = None
             try:
                 if current is not None:
                     await self.registry.set_alias(name, rules.previous_alias, current)
                     moved.append((rules.previous_alias, previous))
                 await self.registry.set_alias(name, rules.champion_alias, version)
                 moved.append((rules.champion_alias, current))
+                applied = await self._point(
+                    chosen, version, chosen.frozen_uri or "", chosen.artifact_sha256 or "-"
+                )
                 await self._db(
                     self.store.append_audit,
                     at=self.now(),
@@ -753,6 +782,8 @@ class Promotions:
                     detail=f"{rules.champion_alias} -> version {version}",
                 )
             except BaseException as exc:
+                if self.serving is not None:
+                    await self.serving.restore(applied)
                 await self._restore_aliases(name, moved)
                 if isinstance(exc, RegistryUnavailable):
                     raise PromotionError(503, REGISTRY_DOWN) from None
@@ -763,6 +794,124 @@ class Promotions:
             "governed_name": name,
             "aliases": {rules.champion_alias: version, rules.previous_alias: current},
         }
+
+    # -- serving --------------------------------------------------------------------------------
+
+    async def _champion_row(
+        self, team: str, model: str, rules: PromotionRules
+    ) -> tuple[int, PromotionRow] | None:
+        name = governed_name(team, model)
+        current = await self._registry_call(self.registry.get_alias(name, rules.champion_alias))
+        if current is None:
+            return None
+        rows = await self._db(self.store.promotions, team=team, model=model, state=PROMOTED)
+        for row in rows:
+            if row.version == current:
+                return current, row
+        raise PromotionError(
+            409,
+            f"{rules.champion_alias} of {name} is version {current}, which no promotion of this "
+            "service registered; promote or roll back to a governed version first.",
+        )
+
+    async def serve(self, caller: Caller, team_name: str, model: str) -> dict[str, Any]:
+        """Apply the champion's InferenceService again: after serving was turned on for the
+        team, or when the object was removed. The frozen files are checked first."""
+        team = self._member_team(caller, team_name)
+        rules = self._rules(team.name, model)
+        if self.serving is None or not self.serving.applies(team.name):
+            raise PromotionError(
+                409,
+                f"The service does not apply team {team.name}'s InferenceServices (serving is "
+                "off, or rendered for GitOps only).",
+            )
+        async with self._lock(governed_name(team.name, model)):
+            found = await self._champion_row(team.name, model, rules)
+            if found is None:
+                raise PromotionError(
+                    404, f"{model} has no {rules.champion_alias} yet; promote a version first."
+                )
+            version, row = found
+            audit = {
+                "at": self.now(),
+                "actor": caller.name,
+                "team": team.name,
+                "model": model,
+                "promotion_id": row.id,
+                "to_version": version,
+                "artifact_sha256": row.artifact_sha256,
+            }
+            try:
+                await self._point(row, version, row.frozen_uri or "", row.artifact_sha256 or "-")
+            except DigestMismatch as exc:
+                message = f"{exc} It was not served."
+                await self._db(
+                    self.store.append_audit,
+                    action="serving-blocked",
+                    outcome="refused",
+                    detail=message,
+                    **audit,
+                )
+                raise PromotionError(409, message) from None
+            except StoreUnavailable:
+                raise PromotionError(503, OBJECTS_DOWN) from None
+            await self._db(
+                self.store.append_audit,
+                action="served",
+                outcome="served",
+                detail=f"InferenceService -> version {version}",
+                **audit,
+            )
+        return await self.serving_state(caller, team.name, model)
+
+    async def serving_state(self, caller: Caller, team_name: str, model: str) -> dict[str, Any]:
+        """The model's InferenceService as the cluster reports it (and, for GitOps, as the
+        service renders it for the champion)."""
+        team = self._member_team(caller, team_name)
+        rules = self._rules(team.name, model)
+        if self.serving is None:
+            return {"team": team.name, "model": model, "serving": None}
+        state = await self.serving.state(team.name, model)
+        out: dict[str, Any] = {"team": team.name, "model": model, "serving": state}
+        if state is not None:
+            found = await self._champion_row(team.name, model, rules)
+            if found is not None:
+                version, row = found
+                out["champion"] = version
+                out["manifest"] = self.serving.render(self._served(row, version))
+        return out
+
+    async def serving_manifests(self, caller: Caller, team_name: str | None) -> list[Any]:
+        """The InferenceServices of every champion the caller's teams serve, as rendered."""
+        if self.serving is None:
+            return []
+        teams = sorted(self._visible_teams(caller))
+        if team_name is not None:
+            teams = [team_name] if team_name in teams else []
+        manifests = []
+        for team in teams:
+            if not self.serving.settings(team).enabled:
+                continue
+            models = await self._db(self.store.governed_models, team=team)
+            for governed in models:
+                rules = self._rules(team, governed.model)
+                found = await self._champion_row(team, governed.model, rules)
+                if found is not None:
+                    version, row = found
+                    manifests.append(self.serving.render(self._served(row, version)))
+        return manifests
+
+    def _served(self, row: PromotionRow, version: int) -> ServedVersion:
+        return ServedVersion(
+            team=row.team,
+            namespace=self.config.teams[row.team].namespace,
+            model=row.model,
+            governed_name=row.governed_name,
+            version=version,
+            storage_uri=join_uri(row.frozen_uri or "", MODEL_FOLDER),
+            artifact_sha256=row.artifact_sha256 or "-",
+            promotion_id=row.id,
+        )
 
     async def _restore_aliases(self, name: str, moved: list[tuple[str, int | None]]) -> None:
         for alias, before in reversed(moved):
@@ -801,7 +950,9 @@ class Promotions:
         }
         rows = await self._db(self.store.promotions, team=team.name, model=model, state=PROMOTED)
         audit = await self._db(self.store.audit, team=team.name, model=model)
+        serving = await self.serving.state(team.name, model) if self.serving else None
         return {
+            "serving": serving,
             "team": team.name,
             "model": model,
             "governed_name": name,

@@ -205,6 +205,17 @@ class Store:
             found = connection.execute(query).mappings().first()
         return None if found is None else _row(GovernedModelRow, found)
 
+    def governed_models(self, team: str) -> list[GovernedModelRow]:
+        """The team's governed models, by model name."""
+        query = (
+            select(governed_models)
+            .where(governed_models.c.team == team)
+            .order_by(governed_models.c.model)
+        )
+        with self._connection() as connection:
+            found = connection.execute(query).mappings().all()
+        return [_row(GovernedModelRow, row) for row in found]
+
     # -- promotions -------------------------------------------------------------------------------
 
     def add_promotion(self, **values: Any) -> PromotionRow:
@@ -283,4 +294,3 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA busy_timeout = 10000")
     cursor.close()
-

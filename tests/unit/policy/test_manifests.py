@@ -199,6 +199,10 @@ def test_team_role_is_least_privilege() -> None:
         ("batch", "jobs", "watch", "*"),
         ("batch", "jobs", "create", "*"),
         ("batch", "jobs", "delete", "*"),
+        ("serving.kserve.io", "inferenceservices", "get", "*"),
+        ("serving.kserve.io", "inferenceservices", "create", "*"),
+        ("serving.kserve.io", "inferenceservices", "patch", "*"),
+        ("serving.kserve.io", "inferenceservices", "delete", "*"),
     }
 
 
