@@ -163,6 +163,19 @@ class RollbackHandler(ServiceHandler):
         await self.forward("POST", path, body=self.json_body())
 
 
+class ServingHandler(ServiceHandler):
+    """``GET /mlteams/models/<team>/<model>/serving``: the model's InferenceService (ready, URL,
+    why not); ``POST`` applies the champion's InferenceService again."""
+
+    @web.authenticated
+    async def get(self, team: str, model: str) -> None:
+        await self.forward("GET", f"models/{quote(team)}/{quote(model)}/serving")
+
+    @web.authenticated
+    async def post(self, team: str, model: str) -> None:
+        await self.forward("POST", f"models/{quote(team)}/{quote(model)}/serving")
+
+
 def checked_id(promotion_id: str) -> str:
     if not re.fullmatch(ID_PATTERN, promotion_id):
         raise web.HTTPError(400, "a promotion id is 32 hexadecimal characters")
@@ -181,4 +194,5 @@ def promote_handlers() -> list[tuple[str, type]]:
         (promotion + "/reject", RejectHandler),
         (model, ModelHandler),
         (model + "/rollback", RollbackHandler),
+        (model + "/serving", ServingHandler),
     ]

@@ -149,6 +149,16 @@ def test_gate_refusals_come_back_item_by_item(fetch: Any, service: Any) -> None:
             "POST",
             "/services/mlteams/api/models/vision/iris/rollback",
         ),
+        (
+            ("models", "vision", "iris", "serving"),
+            "GET",
+            "/services/mlteams/api/models/vision/iris/serving",
+        ),
+        (
+            ("models", "vision", "iris", "serving"),
+            "POST",
+            "/services/mlteams/api/models/vision/iris/serving",
+        ),
     ],
 )
 def test_each_endpoint_reaches_its_service_path(
