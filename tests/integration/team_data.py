@@ -8,12 +8,13 @@ hub mounts into vision's servers read-only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from devenv.kubeapi import KubeAPI, create_if_missing
 from devenv.object_store import ObjectStore, S3Credentials, team_bucket
+from devenv.serving_keys import publish_serving_key
 from devenv.team_data import publish_team_keys
 
 
@@ -44,16 +45,22 @@ TEAMS = {"vision": ("it-vision", "vision-datasets"), "nlp": ("it-nlp", "nlp-data
 SHARED_CLAIM = "vision-shared"
 
 
+# team -> namespace whose champions are served (team_config.yaml: serving.enabled)
+SERVING_TEAMS = {"vision": "it-vision"}
+
+
 @dataclass
 class TeamData:
     store: ObjectStore
     credentials: dict[str, S3Credentials]
     shared_folder: Path
+    serving: dict[str, S3Credentials] = field(default_factory=dict)
 
     def secret_values(self) -> list[str]:
         """Every secret the rig handed out: no spec, response or log may contain one."""
         root = self.store.root_credentials
-        return [root.secret_key, *(c.secret_key for c in self.credentials.values())]
+        keys = [*self.credentials.values(), *self.serving.values()]
+        return [root.secret_key, *(c.secret_key for c in keys)]
 
 
 def shared_volume(folder: Path, namespace: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -99,4 +106,10 @@ def prepare_team_data(api: KubeAPI, store: ObjectStore, root: Path) -> TeamData:
     pv, pvc = shared_volume(shared, "it-vision")
     create_if_missing(api, "/api/v1/persistentvolumes", pv)
     create_if_missing(api, "/api/v1/namespaces/it-vision/persistentvolumeclaims", pvc)
-    return TeamData(store, credentials, shared)
+    serving = {
+        team: publish_serving_key(
+            api, store, team=team, namespace=namespace, bucket=GOVERNED_BUCKET
+        )
+        for team, namespace in SERVING_TEAMS.items()
+    }
+    return TeamData(store, credentials, shared, serving)
