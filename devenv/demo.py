@@ -31,6 +31,7 @@ from .object_store import ObjectStore, team_bucket
 from .oidc import DEMO_PASSWORD, DEMO_USERS, LocalOIDC
 from .paths import REPO_ROOT, local_dir
 from .procs import ProcessGroup, free_port
+from .serving_keys import publish_serving_key
 from .team_data import publish_team_keys
 
 DEMO_TEAMS = REPO_ROOT / "devenv" / "demo_teams.yaml"
@@ -86,6 +87,15 @@ def seed_demo_data(api: KubeAPI, store: ObjectStore) -> None:
     store.upload(team_bucket("vision"), "iris/iris.csv", frame[~held_out].to_csv(index=False))
     store.create_bucket(GOVERNED_BUCKET)
     store.upload(GOVERNED_BUCKET, VISION_EVALUATION, frame[held_out].to_csv(index=False))
+    # vision's champions are served: a key that reads only s3://mlteams-governed/vision/, in the
+    # Secret of the ServiceAccount its InferenceServices name (docs/admin/serving.md)
+    publish_serving_key(
+        api,
+        store,
+        team="vision",
+        namespace=demo_team_secrets()["vision"][0],
+        bucket=GOVERNED_BUCKET,
+    )
     reviews = [
         ("Fast to set up and the GPU notebook started at once", 1),
         ("The training run crashed twice before the deadline", 0),
@@ -200,7 +210,10 @@ def main(argv: list[str] | None = None) -> int:
   Team datasets live in the object store: {env["MLTEAMS_OBJECT_STORE_URL"]}
   Promote a run's model from a notebook: POST /user/<you>/mlteams/promote with
   {{"model": "iris", "run_id": "<run id>"}} (docs/user/promotion.md); vision's models are scored
-  on held-out flowers and become governed.vision.<model> in MLflow
+  on held-out flowers and become governed.vision.<model> in MLflow, served through a KServe
+  InferenceService in team-vision; once it is Ready,
+  .venv/bin/python -m devenv.serving_curl --model <model>
+  prints a curl that gets predictions from it (docs/admin/serving.md)
   Logs: {cluster.control_plane.procs.log_dir}
   Press Ctrl-C to stop everything.
 """,

@@ -14,7 +14,7 @@ import secrets
 from typing import Any
 from urllib.parse import urlparse
 
-from .kubeapi import KubeAPI, create_if_missing, ensure_namespace
+from .kubeapi import ApiError, KubeAPI, create_if_missing, ensure_namespace
 from .object_store import REGION, ObjectStore, S3Credentials
 
 DEFAULT_ACCOUNT = "mlteams-serving"
@@ -99,11 +99,14 @@ def publish_serving_key(
     admin.user_add(creds.access_key, creds.secret_key)
     admin.attach_policy([policy], user=creds.access_key)
     ensure_namespace(api, namespace)
-    create_if_missing(
-        api,
-        f"/api/v1/namespaces/{namespace}/secrets",
-        serving_secret(secret, creds, store.endpoint_url),
-    )
+    body = serving_secret(secret, creds, store.endpoint_url)
+    try:
+        api.request("POST", f"/api/v1/namespaces/{namespace}/secrets", body)
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+        # a platform kept from an earlier start: the key was just replaced, so is its Secret
+        api.request("PUT", f"/api/v1/namespaces/{namespace}/secrets/{secret}", body)
     create_if_missing(
         api, f"/api/v1/namespaces/{namespace}/serviceaccounts", serving_account(account, secret)
     )
