@@ -1,4 +1,5 @@
-"""Start and stop the local platform's cluster: control plane plus process kubelet.
+"""Start and stop the local platform's cluster: control plane, process kubelet and serving
+controller.
 
 Usage::
 
@@ -8,7 +9,9 @@ Usage::
     python -m devenv.cluster serve    # the same platform in the foreground (Ctrl-C stops it)
 
 State lives in ``.local/cluster`` (kubeconfig, PKI, etcd data, logs, kubelet state); the
-binaries are cached outside the repository (see ``devenv.kube_build``).
+binaries are cached outside the repository (see ``devenv.kube_build``). KServe's CRDs and its
+MLServer ClusterServingRuntime are installed at every start (``devenv.serving.crds``); the serving
+controller (``python -m devenv.serving``) makes InferenceServices predictor pods.
 """
 
 from __future__ import annotations
@@ -31,19 +34,22 @@ from .kube_build import BuildError, ensure_binaries
 from .kubeapi import KubeAPI, node_ready
 from .paths import REPO_ROOT, local_dir
 from .procs import MARKER, Child
+from .serving import crds
 
 EXPECTED_NODES = ("cpu-0", "gpu-0", "gpu-1")
 
 
 @dataclass
 class LocalCluster:
-    """Control plane and process kubelet of one platform instance."""
+    """Control plane, process kubelet and serving controller of one platform instance."""
 
     state_dir: Path
     rig_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     with_kubelet: bool = True
+    with_serving: bool = True
     control_plane: ControlPlane | None = None
     kubelet: Child | None = None
+    serving: Child | None = None
 
     @property
     def kubeconfig(self) -> Path:
@@ -58,13 +64,17 @@ class LocalCluster:
         bin_dir = ensure_binaries(log=log)
         self.control_plane = ControlPlane(self.state_dir, bin_dir, rig_id=self.rig_id)
         self.control_plane.start(log=log)
-        if self.with_kubelet:
-            try:
+        try:
+            crds.install(self.api)
+            if self.with_kubelet:
                 self.start_kubelet()
+            if self.with_serving:
+                self.start_serving()
+            if self.with_kubelet:
                 self.wait_nodes_ready()
-            except BaseException:
-                self.stop()
-                raise
+        except BaseException:
+            self.stop()
+            raise
         print(f"cluster ready (kubeconfig {self.kubeconfig})", file=log, flush=True)
 
     def start_kubelet(self, on_exit: str = "stop") -> Child:
@@ -94,6 +104,33 @@ class LocalCluster:
         )
         return self.kubelet
 
+    def start_serving(self) -> Child:
+        """Start the serving controller (``devenv.serving``): InferenceServices become predictor
+        pods, whose failed containers' messages it reads from the kubelet's logs."""
+        assert self.control_plane is not None
+        env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), KUBECONFIG=str(self.kubeconfig))
+        self.serving = self.control_plane.procs.start(
+            "serving",
+            [
+                sys.executable,
+                "-m",
+                "devenv.serving",
+                "--kubeconfig",
+                str(self.kubeconfig),
+                "--kubelet-state-dir",
+                str(self.state_dir / "kubelet"),
+            ],
+            env=env,
+            cwd=REPO_ROOT,
+        )
+        return self.serving
+
+    def stop_serving(self) -> None:
+        if self.serving is not None:
+            assert self.control_plane is not None
+            self.control_plane.procs.stop_child(self.serving, timeout=15)
+            self.serving = None
+
     def stop_kubelet(self) -> None:
         if self.kubelet is not None:
             assert self.control_plane is not None
@@ -117,6 +154,7 @@ class LocalCluster:
         raise StartError(f"nodes not Ready after {timeout:.0f}s (ready: {sorted(ready)})")
 
     def stop(self) -> None:
+        self.stop_serving()
         self.stop_kubelet()
         if self.control_plane is not None:
             self.control_plane.stop()

@@ -3,8 +3,9 @@
 # Debian packages (Chromium for the browser tests), the Python virtualenv with this bundle and its
 # test extras, configurable-http-proxy and the local OIDC provider (oidc-provider) from npm, and
 # the Kubernetes control plane and the MinIO object store built from Go modules (cached outside the
-# repository), and the Python the pods run (a stand-in of the notebook image's, see
-# devenv/notebook_image.py). Each step is skipped when it is already done.
+# repository), the Python the pods run (a stand-in of the notebook image's, see
+# devenv/notebook_image.py), and MLServer for the rig's predictor pods in its own virtualenv
+# (.venv-mlserver, see devenv/serving/environment.py). Each step is skipped when it is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -62,6 +63,23 @@ if [ ! -f "$oidc_stamp" ]; then
   npm ci --silent --no-audit --no-fund --prefix "$LOCAL/oidc" >/dev/null
   rm -f "$LOCAL"/oidc/.installed-*
   touch "$oidc_stamp"
+fi
+
+# MLServer runs the predictor pods of the rig's serving controller (devenv/serving/). Its pins may
+# clash with the bundle's, so it has its own virtualenv; the packages a saved model needs (mlflow,
+# scikit-learn, numpy, pandas, ...) are pinned to the versions in $VENV.
+MLSERVER_VENV=.venv-mlserver
+mlserver_requirements=$("$VENV/bin/python" -m devenv.serving.environment)
+mlserver_stamp="$MLSERVER_VENV/.installed-$(printf '%s\n' "$mlserver_requirements" | sha256sum | cut -c1-12)"
+if [ ! -f "$mlserver_stamp" ]; then
+  say "creating the MLServer environment in $MLSERVER_VENV (mlserver, mlserver-mlflow, as pinned by devenv/serving/environment.py)"
+  [ -x "$MLSERVER_VENV/bin/python" ] || "$PYTHON" -m venv "$MLSERVER_VENV"
+  printf '*\n' >"$MLSERVER_VENV/.gitignore"
+  "$MLSERVER_VENV/bin/pip" install -q --upgrade pip
+  # shellcheck disable=SC2086 # one requirement a line
+  "$MLSERVER_VENV/bin/pip" install -q $mlserver_requirements
+  rm -f "$MLSERVER_VENV"/.installed-*
+  touch "$mlserver_stamp"
 fi
 
 say "Kubernetes control plane binaries"

@@ -355,9 +355,7 @@ async def test_an_expired_request_cannot_be_approved(
     from datetime import datetime, timezone
 
     expires = datetime.fromisoformat(waiting["expires_at"])
-    await eventually(
-        lambda: _past(expires), timeout=120, interval=0.5, what="the request's expiry"
-    )
+    await eventually(lambda: _past(expires), timeout=120, interval=0.5, what="the request's expiry")
     decide = f"{SERVICE_API}/promotions/{waiting['id']}/approve"
     status, refused = as_user(team_hub, lead, "POST", decide, {"comment": "too late"})
     assert status == 409 and "expired" in refused["message"], refused

@@ -46,10 +46,14 @@ def test_the_pod_gets_no_token_no_service_links_and_only_the_spec_url() -> None:
     assert container["command"] == ["python", "-m", "server_ext.evaluation"]
     assert container["image"] == "mlteams/notebook:dev"
     assert "volumeMounts" not in container and "volumes" not in pod
-    assert container["resources"]["requests"] == container["resources"]["limits"] == {
-        "cpu": "1",
-        "memory": "2Gi",
-    }
+    assert (
+        container["resources"]["requests"]
+        == container["resources"]["limits"]
+        == {
+            "cpu": "1",
+            "memory": "2Gi",
+        }
+    )
 
 
 def test_labels_name_the_team_model_and_promotion_on_job_and_pod() -> None:

@@ -43,9 +43,7 @@ CONFIG = load_config(
                     "gates": {"accuracy": {"min": 0.9, "max_regression": 0.02}},
                     "evidence": {"signature": True, "dataset_inputs": True},
                     "approver_groups": ["model-risk"],
-                    "models": {
-                        "fraud": {"high_stakes": True, "gates": {"f1_macro": {"min": 0.8}}}
-                    },
+                    "models": {"fraud": {"high_stakes": True, "gates": {"f1_macro": {"min": 0.8}}}},
                 },
             },
             "nlp": {"quota": {"gpus": 0}, "profiles": ["cpu"]},
@@ -109,14 +107,15 @@ def test_an_unknown_team_has_no_rules() -> None:
 def test_high_stakes_needs_every_human_field() -> None:
     rules = rules_for(CONFIG, "vision", "fraud")
     with pytest.raises(PromotionRefused) as info:
-        check_human_fields(rules, parse_request({"model": "fraud", "run_id": RUN,
-                                                 "intended_use": "triage"}))
+        check_human_fields(
+            rules, parse_request({"model": "fraud", "run_id": RUN, "intended_use": "triage"})
+        )
     assert "out_of_scope_use, limitations" in info.value.message
     complete = {"intended_use": "a", "out_of_scope_use": "b", "limitations": "c"}
     check_human_fields(rules, parse_request({"model": "fraud", "run_id": RUN, **complete}))
-    check_human_fields(rules_for(CONFIG, "vision", "iris"), parse_request(
-        {"model": "iris", "run_id": RUN}
-    ))
+    check_human_fields(
+        rules_for(CONFIG, "vision", "iris"), parse_request({"model": "iris", "run_id": RUN})
+    )
 
 
 @pytest.mark.parametrize(
@@ -208,7 +207,10 @@ def test_gates(
     failed: set[str],
 ) -> None:
     report = check_gates(
-        rules_for(CONFIG, "vision", "iris"), measured, champion=champion, evidence=evidence,
+        rules_for(CONFIG, "vision", "iris"),
+        measured,
+        champion=champion,
+        evidence=evidence,
         logged={},
     )
     assert {result.gate for result in report.failures} == failed
@@ -310,8 +312,19 @@ def test_the_card_has_hugging_face_front_matter_and_every_fact() -> None:
     assert result["task"]["type"] == "tabular-classification"
     assert result["metrics"] == [{"type": "accuracy", "value": 0.97, "name": "accuracy"}]
     assert result["dataset"]["revision"] == "cd" * 32
-    for fact in ("version 3", "alice", "lena", "sorting flowers", "0.9700", "0.9900", "abc123",
-                 "scikit-learn==1.9.1", "ab" * 32, "e1", "accuracy.min"):
+    for fact in (
+        "version 3",
+        "alice",
+        "lena",
+        "sorting flowers",
+        "0.9700",
+        "0.9900",
+        "abc123",
+        "scikit-learn==1.9.1",
+        "ab" * 32,
+        "e1",
+        "accuracy.min",
+    ):
         assert fact in body.replace("\\", ""), fact
     assert "Limitations\n\nnot provided" in body
 

@@ -70,9 +70,7 @@ def service(
 ) -> Iterator[tuple[list[dict[str, Any]], dict[str, tuple[int, Any]]]]:
     seen: list[dict[str, Any]] = []
     answers: dict[str, tuple[int, Any]] = {}
-    app = web.Application(
-        [(r"/services/mlteams/.*", Recorder, {"seen": seen, "answers": answers})]
-    )
+    app = web.Application([(r"/services/mlteams/.*", Recorder, {"seen": seen, "answers": answers})])
     server = HTTPServer(app)
     server.listen(service_port, "127.0.0.1")
     yield seen, answers
@@ -118,8 +116,14 @@ def test_a_team_named_in_the_body_is_kept_and_wait_can_be_given(fetch: Any, serv
 def test_gate_refusals_come_back_item_by_item(fetch: Any, service: Any) -> None:
     _, answers = service
     gates = [
-        {"gate": "accuracy.min", "metric": "accuracy", "value": 0.4, "threshold": 0.9,
-         "passed": False, "message": "accuracy 0.400 is below the minimum 0.900"},
+        {
+            "gate": "accuracy.min",
+            "metric": "accuracy",
+            "value": 0.4,
+            "threshold": 0.9,
+            "passed": False,
+            "message": "accuracy 0.400 is below the minimum 0.900",
+        },
     ]
     answers["/services/mlteams/api/promotions"] = (422, {"state": "refused", "gates": gates})
     with pytest.raises(HTTPClientError) as info:

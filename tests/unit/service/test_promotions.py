@@ -394,9 +394,10 @@ async def test_a_tampered_frozen_model_is_never_registered(world: Any) -> None:
     with pytest.raises(PromotionError) as info:
         await world.workflow.approve(NORA, row.id, "ok")
     assert info.value.http_status == 409 and "model.pkl" in info.value.message
-    assert "governed.nlp.iris" not in world.registry.models or not world.registry.models[
-        "governed.nlp.iris"
-    ]["versions"]
+    assert (
+        "governed.nlp.iris" not in world.registry.models
+        or not world.registry.models["governed.nlp.iris"]["versions"]
+    )
 
 
 async def test_rollback_restores_the_previous_version_and_is_audited(world: Any) -> None:
@@ -451,4 +452,3 @@ async def test_promotions_left_evaluating_by_a_restart_are_failed(world: Any) ->
     assert await world.workflow.recover() == 1
     row = world.store.promotion("f" * 32)
     assert row.state == FAILED and "restarted" in row.error
-

@@ -46,8 +46,15 @@ def promotion(store: Store, promotion_id: str, **values: Any) -> Any:
 
 
 def audit_row(store: Store, **values: Any) -> Any:
-    fields = {"at": NOW, "actor": "alice", "action": "requested", "team": "vision",
-              "model": "iris", "outcome": "evaluating", **values}
+    fields = {
+        "at": NOW,
+        "actor": "alice",
+        "action": "requested",
+        "team": "vision",
+        "model": "iris",
+        "outcome": "evaluating",
+        **values,
+    }
     return store.append_audit(**fields)
 
 
@@ -85,7 +92,9 @@ def test_a_transition_happens_only_from_the_expected_state(store: Store) -> None
         "1" * 32, from_states={"pending_approval"}, to_state="promoted", version=3, approver="lena"
     )
     assert moved is not None and (moved.state, moved.version, moved.approver) == (
-        "promoted", 3, "lena"
+        "promoted",
+        3,
+        "lena",
     )
     assert store.transition("1" * 32, from_states={"pending_approval"}, to_state="rejected") is None
     assert store.promotion("1" * 32).state == "promoted"  # type: ignore[union-attr]
@@ -136,9 +145,7 @@ def test_the_audit_is_newest_first_and_filtered(store: Store) -> None:
     assert entries[0].at == NOW and entries[0].id > entries[1].id
 
 
-@pytest.mark.parametrize(
-    "statement", ["UPDATE audit SET actor = 'mallory'", "DELETE FROM audit"]
-)
+@pytest.mark.parametrize("statement", ["UPDATE audit SET actor = 'mallory'", "DELETE FROM audit"])
 def test_audit_rows_cannot_be_changed_or_removed_even_with_sql(
     store: Store, statement: str
 ) -> None:
@@ -156,7 +163,10 @@ def test_a_governed_model_is_created_once(store: Store) -> None:
     assert store.governed_model("vision", "iris") == made
     with pytest.raises(NameTaken):
         store.add_governed_model(
-            name="governed.vision.iris", team="vision", model="iris", created_at=NOW,
+            name="governed.vision.iris",
+            team="vision",
+            model="iris",
+            created_at=NOW,
             created_by="b",
         )
     assert store.governed_model("vision", "other") is None
