@@ -143,8 +143,10 @@ class CardFacts:
 
 def _front_matter(facts: CardFacts) -> dict[str, Any]:
     evaluation = facts.evaluation or {}
-    task = "tabular-classification" if evaluation.get("task") == "classification" else (
-        "tabular-regression" if evaluation.get("task") == "regression" else None
+    task = (
+        "tabular-classification"
+        if evaluation.get("task") == "classification"
+        else ("tabular-regression" if evaluation.get("task") == "regression" else None)
     )
     results = [
         {"type": name, "value": round(float(value), 6), "name": name}

@@ -199,9 +199,7 @@ def may_approve(
     }
     if team.name in leads or groups & set(rules.approver_groups):
         return
-    raise PromotionRefused(
-        f"Only {who} may approve or reject team {team.name}'s promotions.", 403
-    )
+    raise PromotionRefused(f"Only {who} may approve or reject team {team.name}'s promotions.", 403)
 
 
 def _single_team(team: Team) -> MLTeamsConfig:

@@ -39,6 +39,7 @@ log = logging.getLogger("mlteams.serving")
 
 FIELD_MANAGER = "jupyterhub-mlteams"
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
+TYPED_PATCH_REFUSAL = "field not declared in schema"
 KUBE_DOWN = "The Kubernetes API is not answering right now; the model's serving was not changed."
 
 Manifest = dict[str, Any]
@@ -77,7 +78,9 @@ def _refusal(exc: ApiException, namespace: str, verb: str) -> ServingError:
             "This cluster has no KServe InferenceService API (serving.kserve.io/v1beta1); "
             "install KServe, or turn serving off for the team.",
         )
-    if exc.status in (400, 422):
+    # a server-side apply with a field the CRD does not declare is answered 500 ("failed to
+    # create typed patch object ... field not declared in schema") by some apiservers
+    if exc.status in (400, 422) or TYPED_PATCH_REFUSAL in message:
         return ServingError(
             422, f"The cluster refused the model's InferenceService in {namespace}: {message}"
         )
@@ -126,7 +129,10 @@ class InferenceServices:
             namespace,
             "apply",
         )
-        return dict(result)
+        if result is None:
+            # the client reads the object from a 200 answer only, not from a 201 (created)
+            result = await self.read(namespace, metadata["name"])
+        return dict(result or manifest)
 
     async def read(self, namespace: str, name: str) -> Manifest | None:
         try:

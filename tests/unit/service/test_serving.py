@@ -271,6 +271,14 @@ async def test_serving_off_touches_nothing(world: Any) -> None:
             422,
             "storageUrl",
         ),
+        (
+            500,
+            '{"message": "failed to create typed patch object (it-vision/iris; '
+            "serving.kserve.io/v1beta1, Kind=InferenceService): "
+            '.spec.predictor.model.storageUrl: field not declared in schema"}',
+            422,
+            "storageUrl",
+        ),
         (500, '{"message": "etcd timeout"}', 503, "not answering"),
     ],
 )
@@ -294,3 +302,22 @@ async def test_api_errors_become_messages_an_admin_can_act_on(
     with pytest.raises(ServingError) as info:
         await services.apply(manifest)
     assert info.value.http_status == expected_status and words in info.value.message
+
+
+async def test_an_apply_that_creates_the_object_returns_it() -> None:
+    """The API client gives nothing back for a 201 (created); the object is read instead."""
+    stored = {"metadata": {"name": "iris", "namespace": NAMESPACE, "uid": "u-1"}}
+
+    class Creating:
+        async def patch_namespaced_custom_object(self, *args: Any, **kwargs: Any) -> Any:
+            return None
+
+        async def get_namespaced_custom_object(self, *args: Any, **kwargs: Any) -> Any:
+            assert args[2:] == (NAMESPACE, "inferenceservices", "iris")
+            return stored
+
+    services = InferenceServices.__new__(InferenceServices)
+    services.custom = Creating()  # type: ignore[assignment]
+    services.timeout = 5
+    applied = await services.apply({"metadata": {"name": "iris", "namespace": NAMESPACE}})
+    assert applied["metadata"]["uid"] == "u-1"

@@ -87,9 +87,7 @@ def upgrade() -> None:
         sa.Column("detail", sa.Text),
     )
     dialect = op.get_bind().dialect.name
-    for statement in {"sqlite": SQLITE_TRIGGERS, "postgresql": POSTGRES_TRIGGERS}.get(
-        dialect, []
-    ):
+    for statement in {"sqlite": SQLITE_TRIGGERS, "postgresql": POSTGRES_TRIGGERS}.get(dialect, []):
         op.execute(statement)
 
 
