@@ -241,6 +241,10 @@ def test_a_new_storage_uri_rolls_the_pod_keeping_the_old_one_until_the_new_one_i
     assert rolling.create is not None and rolling.delete == []
     assert rolling.create["metadata"]["name"] != old["metadata"]["name"]
     assert rolling.status["url"] == "http://127.10.0.5:8080"
+    loading = ready(rolling.create, is_ready=False)
+    waiting = reconcile(moved, Facts(pods=[old, loading], **FACTS), PROGRAMS, NOW)
+    assert waiting.create is None and waiting.delete == []
+    assert waiting.status["url"] == "http://127.10.0.5:8080"
     new = ready(rolling.create)
     new["status"]["podIP"] = "127.10.0.6"
     done = reconcile(moved, Facts(pods=[old, new], **FACTS), PROGRAMS, NOW)
