@@ -34,6 +34,7 @@ from hub_ext.service.handlers import (
 )
 from hub_ext.service.hub_api import HUB_TIMEOUT_SECONDS, HubAPI
 from hub_ext.service.promotion_settings import PromotionConfig
+from hub_ext.service.team_handlers import team_routes
 
 CONFIG_ENV = "MLTEAMS_SERVICE_CONFIG"
 SERVICE_NAME = "mlteams"
@@ -165,6 +166,7 @@ class MLTeamsService(Application):
         promotion = promotion or PromotionConfig(parent=self)
         routes: list[Any] = [
             *promotion.routes(prefix, context),
+            *team_routes(prefix, context, promotion),
             (rf"{prefix}/api/shares", SharesHandler, {"context": context}),
             (rf"{prefix}/api/shares/([^/]*)", ServerSharesHandler, {"context": context}),
             (rf"{prefix}/api/openapi.yaml", OpenAPIHandler),
