@@ -13,6 +13,7 @@ demo: setup
 	$(PY) -m devenv.demo
 
 test: setup lint
+	PATH=$(CURDIR)/.venv/bin:$$PATH .venv/bin/jlpm test
 	$(PY) -m pytest
 
 test-unit: setup
@@ -34,6 +35,7 @@ lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/mypy
 	.venv/bin/lint-imports
+	PATH=$(CURDIR)/.venv/bin:$$PATH .venv/bin/jlpm lint:check
 
 cluster: setup
 	$(PY) -m devenv.cluster up

@@ -5,7 +5,8 @@
 # the Kubernetes control plane and the MinIO object store built from Go modules (cached outside the
 # repository), the Python the pods run (a stand-in of the notebook image's, see
 # devenv/notebook_image.py), and MLServer for the rig's predictor pods in its own virtualenv
-# (.venv-mlserver, see devenv/serving/environment.py). Each step is skipped when it is already done.
+# (.venv-mlserver, see devenv/serving/environment.py), and the JupyterLab side panel built with
+# jlpm. Each step is skipped when it is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -80,6 +81,25 @@ if [ ! -f "$mlserver_stamp" ]; then
   "$MLSERVER_VENV/bin/pip" install -q $mlserver_requirements
   rm -f "$MLSERVER_VENV"/.installed-*
   touch "$mlserver_stamp"
+fi
+
+# The JupyterLab side panel (src/, style/): jlpm (from the jupyter-builder package in $VENV)
+# installs its npm dependencies as yarn.lock pins them and builds it into server_ext/labextension,
+# which is linked into $VENV's JupyterLab (and so into the rig's pods). Rebuilt when its sources
+# change.
+lab_sources=$(cat package.json yarn.lock tsconfig.json $(find src style -type f | sort) | sha256sum | cut -c1-12)
+lab_stamp="$LOCAL/.labextension-built-$lab_sources"
+if [ ! -f "$lab_stamp" ]; then
+  say "building the JupyterLab side panel with jlpm into server_ext/labextension"
+  PATH="$PWD/$VENV/bin:$PATH" "$VENV/bin/jlpm" install --immutable >/dev/null
+  PATH="$PWD/$VENV/bin:$PATH" "$VENV/bin/jlpm" build:prod >/dev/null
+  mkdir -p "$LOCAL"; rm -f "$LOCAL"/.labextension-built-*
+  touch "$lab_stamp"
+fi
+if [ ! -L "$VENV/share/jupyter/labextensions/jupyterhub-mlteams" ]; then
+  mkdir -p "$VENV/share/jupyter/labextensions"
+  rm -rf "$VENV/share/jupyter/labextensions/jupyterhub-mlteams"
+  ln -s "$PWD/server_ext/labextension" "$VENV/share/jupyter/labextensions/jupyterhub-mlteams"
 fi
 
 say "Kubernetes control plane binaries"

@@ -14,3 +14,8 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     from server_ext.server.app import MLTeamsExtension
 
     return [{"module": "server_ext", "app": MLTeamsExtension}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """The prebuilt JupyterLab side panel, for ``jupyter labextension develop``."""
+    return [{"src": "labextension", "dest": "jupyterhub-mlteams"}]
