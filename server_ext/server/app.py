@@ -9,6 +9,7 @@ from traitlets import Float, Integer, Unicode, default
 
 from server_ext import contract as env
 from server_ext.environments.user_site import prepare_user_site
+from server_ext.server.api import ExperimentIds
 from server_ext.server.handlers import default_handlers
 
 
@@ -37,6 +38,12 @@ class MLTeamsExtension(ExtensionApp):
         25, config=True, help="Runs per page when the request gives no `page_size`."
     )
     max_page_size = Integer(100, config=True, help="Largest `page_size` a request may ask for.")
+    experiment_cache_seconds = Float(
+        30.0,
+        config=True,
+        help="""How long `/mlteams/runs` keeps a notebook experiment's id before looking it up
+        again (0: every request). An empty page, or an error, looks it up again at once.""",
+    )
     service_url = Unicode(
         config=True,
         help="""The hub's `mlteams` service, where `/mlteams/promote` and the promotion endpoints
@@ -89,6 +96,7 @@ class MLTeamsExtension(ExtensionApp):
     def initialize_settings(self) -> None:
         os.environ.setdefault(env.HTTP_TIMEOUT, env.DEFAULT_HTTP_TIMEOUT)
         os.environ.setdefault(env.HTTP_MAX_RETRIES, env.DEFAULT_HTTP_MAX_RETRIES)
+        self.experiment_ids = ExperimentIds(self.experiment_cache_seconds)
         self.settings["mlteams"] = self
         prepare_user_site()
 

@@ -18,11 +18,15 @@ from server_ext import __version__
 from server_ext.contract import CatalogError, catalog_from_env
 from server_ext.server.api import (
     BadRequest,
+    Conflict,
     Forbidden,
     NotFound,
+    Page,
+    experiment_link,
     notebook_experiment,
     parse_notebook_path,
     parse_page,
+    promotion_status,
     run_link,
     team_summary,
 )
@@ -71,9 +75,19 @@ class MLTeamsHandler(APIHandler):
             self.fail(404, str(exc))
         except Forbidden as exc:
             self.fail(403, str(exc))
+        except Conflict as exc:
+            self.fail(409, str(exc))
         except Exception as exc:
             self.log.warning("mlteams: MLflow request failed: %s", type(exc).__name__)
             self.fail(503, "the MLflow tracking server did not answer; try again later")
+
+    def checked_run_id(self, run_id: str) -> str:
+        """``run_id`` when it is an MLflow run id; a 400 otherwise."""
+        from server_ext.server.reproduce import valid_run_id
+
+        if not valid_run_id(run_id):
+            self.fail(400, "run_id must be an MLflow run id (letters, digits, '-' and '_')")
+        return run_id
 
     def notebook(self) -> str:
         try:
@@ -116,7 +130,9 @@ class ExperimentHandler(MLTeamsHandler):
 
 
 class RunsHandler(MLTeamsHandler):
-    """The current notebook's runs, newest first, paginated."""
+    """The current notebook's runs, newest first, paginated, with their durations, dataset
+    inputs and logged models. The experiment's id is kept for a short while
+    (``MLTeamsExtension.experiment_cache_seconds``): a page is one MLflow query then."""
 
     @web.authenticated
     async def get(self) -> None:
@@ -132,18 +148,56 @@ class RunsHandler(MLTeamsHandler):
         except BadRequest as exc:
             self.fail(400, str(exc))
             raise
-        from server_ext.server.tracking_queries import find_experiment, list_runs
-
         uri = self.tracking_uri()
         name = notebook_experiment(team, user, path)
-        experiment = await self.blocking(find_experiment, uri, name)
-        if experiment is None:
-            self.write_json({"experiment": name, "runs": [], "next_page_token": None})
-            return
-        result = await self.blocking(
-            list_runs, uri, experiment["experiment_id"], page, self.mlteams.tracking_public_url
+        ids = self.mlteams.experiment_ids
+        was_kept = ids.get(uri, name) is not None
+        experiment_id = await self.experiment_id(uri, name)
+        result = await self.runs_page(uri, name, experiment_id, page)
+        if was_kept and not result["runs"]:
+            # nothing in the kept experiment: it may have been deleted and made again
+            ids.drop(uri, name)
+            found = await self.experiment_id(uri, name)
+            if found != experiment_id:
+                experiment_id = found
+                result = await self.runs_page(uri, name, found, page)
+        link = experiment_link(self.mlteams.tracking_public_url, experiment_id or "")
+        self.write_json(
+            {
+                "experiment": name,
+                "experiment_id": experiment_id,
+                "experiment_link": link if experiment_id else None,
+                **result,
+            }
         )
-        self.write_json({"experiment": name, **result})
+
+    async def experiment_id(self, uri: str, name: str) -> str | None:
+        """The id of the experiment ``name``, as kept or looked up (and then kept)."""
+        from server_ext.server.tracking_queries import find_experiment
+
+        ids = self.mlteams.experiment_ids
+        kept: str | None = ids.get(uri, name)
+        if kept is not None:
+            return kept
+        experiment = await self.blocking(find_experiment, uri, name)
+        ids.put(uri, name, experiment)
+        return experiment["experiment_id"] if experiment else None
+
+    async def runs_page(
+        self, uri: str, name: str, experiment_id: str | None, page: Page
+    ) -> dict[str, Any]:
+        """One page of the experiment's runs; none without an experiment."""
+        from server_ext.server.tracking_queries import list_runs
+
+        if experiment_id is None:
+            return {"runs": [], "next_page_token": None}
+        public = self.mlteams.tracking_public_url
+        try:
+            found: dict[str, Any] = await self.blocking(list_runs, uri, experiment_id, page, public)
+        except web.HTTPError:
+            self.mlteams.experiment_ids.drop(uri, name)
+            raise
+        return found
 
 
 class ReproduceHandler(MLTeamsHandler):
@@ -154,14 +208,43 @@ class ReproduceHandler(MLTeamsHandler):
 
     @web.authenticated
     async def get(self, run_id: str) -> None:
-        from server_ext.server.reproduce import reproduce_view, valid_run_id
+        from server_ext.server.reproduce import reproduce_view
         from server_ext.server.tracking_queries import run_record
 
-        if not valid_run_id(run_id):
-            self.fail(400, "run_id must be an MLflow run id (letters, digits, '-' and '_')")
-        record = await self.blocking(run_record, self.tracking_uri(), run_id)
+        checked = self.checked_run_id(run_id)
+        record = await self.blocking(run_record, self.tracking_uri(), checked)
         link = run_link(self.mlteams.tracking_public_url, record.experiment_id, record.run_id)
         self.write_json(reproduce_view(record, link))
+
+
+class RunModelsHandler(MLTeamsHandler):
+    """The models a run logged (MLflow 3's logged models), with their metrics: what the panel's
+    promote form offers. Any run the user's MLflow credentials can read."""
+
+    @web.authenticated
+    async def get(self, run_id: str) -> None:
+        from server_ext.server.tracking_queries import run_models
+
+        checked = self.checked_run_id(run_id)
+        public = self.mlteams.tracking_public_url
+        found = await self.blocking(run_models, self.tracking_uri(), checked, public)
+        self.write_json(found)
+
+
+class EndRunHandler(MLTeamsHandler):
+    """End a running run of this server's user (status FINISHED): a run left running by a
+    kernel that stopped. Another user's run is refused (403), an ended run is a 409."""
+
+    @web.authenticated
+    async def post(self, run_id: str) -> None:
+        from server_ext.server.tracking_queries import end_run
+
+        checked = self.checked_run_id(run_id)
+        team, user = self.identity()
+        uri = self.tracking_uri()
+        public = self.mlteams.tracking_public_url
+        ended = await self.blocking(end_run, uri, checked, team, user, public)
+        self.write_json({"run": ended})
 
 
 class DatasetsHandler(MLTeamsHandler):
@@ -194,11 +277,17 @@ class DatasetHandler(DatasetsHandler):
 
 
 class TeamHandler(MLTeamsHandler):
-    """The user's team, profile and quota as given by the hub."""
+    """The user's team, profile and quota as given by the hub, the MLflow UI's address and
+    whether promotion is set up."""
 
     @web.authenticated
     def get(self) -> None:
-        self.write_json(team_summary(os.environ))
+        from server_ext.server.promote_handlers import NOT_CONFIGURED
+
+        ext = self.mlteams
+        promotion = promotion_status(ext.service_url, ext.hub_api_token, NOT_CONFIGURED)
+        summary = team_summary(os.environ, public_url=ext.tracking_public_url, promotion=promotion)
+        self.write_json(summary)
 
 
 class OpenAPIHandler(MLTeamsHandler):
@@ -221,6 +310,8 @@ def default_handlers() -> list[tuple[str, type]]:
         (r"/mlteams/experiment", ExperimentHandler),
         (r"/mlteams/runs", RunsHandler),
         (r"/mlteams/runs/(?P<run_id>[^/]+)/reproduce", ReproduceHandler),
+        (r"/mlteams/runs/(?P<run_id>[^/]+)/models", RunModelsHandler),
+        (r"/mlteams/runs/(?P<run_id>[^/]+)/end", EndRunHandler),
         (r"/mlteams/datasets", DatasetsHandler),
         (r"/mlteams/datasets/([^/]+)", DatasetHandler),
         (r"/mlteams/team", TeamHandler),
