@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from devenv.hub import LocalHub
+from tests.browser.hub_pages import sign_in
 from tests.integration.sharing_helpers import SERVICE_API, share, unshare, user_token
 from tests.integration.team_hub_helpers import wait_server_sync
 
@@ -19,17 +20,6 @@ pytestmark = pytest.mark.browser
 OWNER = "v-alice"
 TEAMMATE = "v-dora"
 OTHER_TEAM = "n-bob"
-
-
-def sign_in(browser: Browser, hub: LocalHub, user: str) -> Page:
-    """A new browser session of ``user``, signed in through the hub's login page."""
-    page = browser.new_context(viewport={"width": 1300, "height": 850}).new_page()
-    page.goto(f"{hub.url}/hub/login")
-    page.fill("input#username_input", user)
-    page.fill("input#password_input", hub.password)
-    page.click("#login_submit")
-    page.wait_for_url(lambda url: "/hub/login" not in url)
-    return page
 
 
 def open_shared_server(page: Page, hub: LocalHub) -> None:
