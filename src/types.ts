@@ -11,7 +11,8 @@ export interface IDatasetInput {
 
 export interface ILoggedModelRef {
   model_id: string;
-  name: string | null;
+  /** Not in the runs list (MLflow's run search gives ids only); in `runs/<id>/models`. */
+  name?: string | null;
   link?: string | null;
 }
 
@@ -41,9 +42,9 @@ export interface IRunsPage {
 export interface ILoggedModel {
   model_id: string;
   name: string | null;
-  artifact_location?: string | null;
   link?: string | null;
-  metrics?: Record<string, number>;
+  status?: string;
+  artifact_location?: string | null;
 }
 
 export interface IDataset {
@@ -66,6 +67,7 @@ export interface ITeam {
   quota: { gpus: number | null; gpus_per_user: number | null };
   tracking: boolean;
   tracking_public_url?: string | null;
+  model_version_link_template?: string | null;
   promotion?: { available: boolean; reason: string | null };
 }
 

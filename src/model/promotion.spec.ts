@@ -1,5 +1,10 @@
 import { IPromotion } from '../types';
-import { gateLines, gateSpecLines, outcomeView } from './promotion';
+import {
+  gateLines,
+  gateSpecLines,
+  outcomeView,
+  versionLink
+} from './promotion';
 
 function promotion(overrides: Partial<IPromotion>): IPromotion {
   return {
@@ -135,5 +140,26 @@ describe('outcomeView', () => {
     );
     expect(rejected.headline).toBe('Rejected by v-lead');
     expect(rejected.detail).toBe('not yet');
+  });
+});
+
+describe('versionLink', () => {
+  const template = 'http://mlflow.test/#/models/{name}/versions/{version}';
+
+  it('fills in the governed name and version, encoded', () => {
+    expect(
+      versionLink(
+        template,
+        promotion({ governed_name: 'governed.vision.iris', version: 3 })
+      )
+    ).toBe('http://mlflow.test/#/models/governed.vision.iris/versions/3');
+    expect(
+      versionLink(template, promotion({ governed_name: 'a b', version: '1' }))
+    ).toBe('http://mlflow.test/#/models/a%20b/versions/1');
+  });
+
+  it('gives no link without a template or before there is a version', () => {
+    expect(versionLink(null, promotion({ version: 3 }))).toBeNull();
+    expect(versionLink(template, promotion({ version: null }))).toBeNull();
   });
 });

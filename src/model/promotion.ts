@@ -115,3 +115,16 @@ export function outcomeView(
     hasCard: state === 'promoted' || state === 'pending_approval'
   };
 }
+
+/** The MLflow UI's page of the promoted version, from the server's link template. */
+export function versionLink(
+  template: string | null | undefined,
+  promotion: IPromotion
+): string | null {
+  if (!template || !promotion.governed_name || promotion.version === null) {
+    return null;
+  }
+  return template
+    .replace('{name}', encodeURIComponent(promotion.governed_name))
+    .replace('{version}', encodeURIComponent(String(promotion.version)));
+}

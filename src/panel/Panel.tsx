@@ -51,7 +51,7 @@ export function MLTeamsPanel(props: {
       <PromoteSection
         runs={runs.runs}
         live={live.data}
-        publicUrl={team.data?.tracking_public_url}
+        versionLinkTemplate={team.data?.model_version_link_template}
       />
     </div>
   );

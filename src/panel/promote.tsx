@@ -6,7 +6,7 @@ import * as React from 'react';
 
 import { api, failureOf, RequestError } from '../api';
 import { errorMessage } from '../model/errors';
-import { gateSpecLines, outcomeView } from '../model/promotion';
+import { gateSpecLines, outcomeView, versionLink } from '../model/promotion';
 import { ILoggedModel, IPromotion, IRun, ITeamLive } from '../types';
 import { ErrorBox } from './common';
 
@@ -131,21 +131,11 @@ function Outcome(props: {
   );
 }
 
-function versionLink(
-  publicUrl: string | null | undefined,
-  promotion: IPromotion
-): string | null {
-  if (!publicUrl || !promotion.governed_name || promotion.version === null) {
-    return null;
-  }
-  const base = publicUrl.replace(/\/+$/, '');
-  return `${base}/#/models/${encodeURIComponent(promotion.governed_name)}/versions/${encodeURIComponent(String(promotion.version))}`;
-}
-
 export function PromoteSection(props: {
   runs: IRun[];
   live: ITeamLive | null;
-  publicUrl: string | null | undefined;
+  /** The MLflow UI's page of a model version, with `{name}` and `{version}` to fill in. */
+  versionLinkTemplate: string | null | undefined;
 }): JSX.Element {
   const promotion = props.live?.promotion;
   const [runId, setRunId] = React.useState('');
@@ -327,7 +317,7 @@ export function PromoteSection(props: {
         <Outcome
           promotion={followed.promotion}
           approvers={promotion.approvers ?? null}
-          modelLink={versionLink(props.publicUrl, followed.promotion)}
+          modelLink={versionLink(props.versionLinkTemplate, followed.promotion)}
           followError={followed.error}
         />
       )}
