@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from tornado import web
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
 
 from server_ext.server.handlers import MLTeamsHandler
 
@@ -28,19 +28,35 @@ ID_PATTERN = r"[0-9a-f]{32}"
 LIST_FILTERS = ("team", "model", "state")
 
 
+class ServiceDown(web.HTTPError):
+    """The hub gave this server no service (409), or the service did not answer (503)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(status, message, reason=message.split(":")[0][:60])
+
+
 class ServiceHandler(MLTeamsHandler):
     """Forwards one request to the ``mlteams`` service and answers with the service's reply."""
 
-    async def forward(
-        self, method: str, path: str, *, body: Any = None, query: dict[str, str] | None = None
-    ) -> None:
+    async def call_service(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> HTTPResponse:
+        """The service's answer to one request, whatever its status; ``ServiceDown`` when there
+        is no service or no answer from it (``timeout`` seconds, default ``service_timeout``)."""
         base = self.mlteams.service_url
         token = self.mlteams.hub_api_token
         if not base or not token:
-            self.fail(409, NOT_CONFIGURED)
+            raise ServiceDown(409, NOT_CONFIGURED)
         url = base.rstrip("/") + "/api/" + path
         if query:
             url += "?" + urlencode(query)
+        seconds = self.mlteams.service_timeout if timeout is None else timeout
         request = HTTPRequest(
             url,
             method=method,
@@ -51,23 +67,35 @@ class ServiceHandler(MLTeamsHandler):
             },
             body=None if body is None else json.dumps(body),
             allow_nonstandard_methods=True,
-            request_timeout=self.mlteams.service_timeout,
-            connect_timeout=min(30.0, self.mlteams.service_timeout),
+            request_timeout=seconds,
+            connect_timeout=min(30.0, seconds),
         )
         try:
             response = await AsyncHTTPClient().fetch(request, raise_error=False)
-        except OSError as exc:
+        except (OSError, HTTPClientError) as exc:
+            # refused or reset connections; with raise_error=False only timeouts and closed
+            # streams are HTTPClientError
             self.log.warning("mlteams: the promotion service did not answer: %s", exc)
-            self.fail(503, UNAVAILABLE)
+            raise ServiceDown(503, UNAVAILABLE) from None
         content_type = response.headers.get("Content-Type", "")
         if response.code == 599 or not content_type.startswith(
             ("application/json", "text/markdown")
         ):
             # no answer, or one from something in between (a proxy's error page)
             self.log.warning("mlteams: the promotion service answered %s", response.code)
-            self.fail(503, UNAVAILABLE)
+            raise ServiceDown(503, UNAVAILABLE)
+        return response
+
+    def relay(self, response: HTTPResponse) -> None:
+        """Answer with the service's reply as it came."""
         self.set_status(response.code)
+        content_type = response.headers.get("Content-Type", "")
         self.finish(response.body or b"", set_content_type=content_type)
+
+    async def forward(
+        self, method: str, path: str, *, body: Any = None, query: dict[str, str] | None = None
+    ) -> None:
+        self.relay(await self.call_service(method, path, body=body, query=query))
 
     def json_body(self) -> dict[str, Any]:
         if not self.request.body:
