@@ -158,7 +158,7 @@ class TeamHandler(APIHandler):
         groups = await self.hub_call(self.context.hub.user_groups(name))
         if team.name not in {membership.name for membership in user_teams(config, groups or ())}:
             raise web.HTTPError(
-                403, f"You are not a member of team {team.display_name}; only its members see it."
+                403, f"You are not a member of team {team.name}; only its members see its figures."
             )
         reading, pending = await asyncio.gather(
             self.context.cluster.read(team.namespace),

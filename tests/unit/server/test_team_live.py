@@ -127,7 +127,7 @@ def test_the_live_figures_come_from_the_service_with_the_servers_token(
 @pytest.mark.parametrize(
     ("status", "message"),
     [
-        (403, "You are not a member of team Team Vision; only its members see it."),
+        (403, "You are not a member of team vision; only its members see its figures."),
         (404, "There is no team 'vision'."),
     ],
 )

@@ -426,7 +426,7 @@ async def test_a_non_member_is_refused_with_a_plain_message(world: World) -> Non
     assert response.code == 403
     assert body(response) == {
         "status": 403,
-        "message": "You are not a member of team Team Vision; only its members see it.",
+        "message": "You are not a member of team vision; only its members see its figures.",
     }
     assert world.cluster.paths == []
 
