@@ -33,6 +33,9 @@ SERVICE_SCOPES = (
     "read:users:name",
     "read:users:groups",
     "read:groups",
+    # the team's servers still pending spawn, for the queue the side panel and admin page show
+    # (names, state and the options asked for; no access to the servers)
+    "read:servers",
 )
 ACCESS_SCOPE = f"access:services!service={SERVICE_NAME}"
 DEFAULT_SERVER_SCOPES = ("users:activity!user", "access:servers!server")
