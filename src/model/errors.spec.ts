@@ -7,7 +7,7 @@ describe('errorMessage', () => {
         status: 503,
         message: 'the MLflow tracking server did not answer; try again later'
       })
-    ).toBe('the MLflow tracking server did not answer; try again later');
+    ).toBe('The MLflow tracking server did not answer; try again later');
   });
 
   it.each([
@@ -39,6 +39,9 @@ describe('errorMessage', () => {
 
   it('recognises plain messages', () => {
     expect(isPlainMessage('your MLflow account may not read run 1')).toBe(true);
+    expect(
+      errorMessage({ status: 403, message: ' you may not end this run ' })
+    ).toBe('You may not end this run');
     expect(isPlainMessage('')).toBe(false);
   });
 });

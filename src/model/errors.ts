@@ -37,7 +37,8 @@ export function isPlainMessage(message: string | null): message is string {
 /** The message the panel shows for a failed request. */
 export function errorMessage(failure: IRequestFailure): string {
   if (isPlainMessage(failure.message)) {
-    return failure.message.trim();
+    const text = failure.message.trim();
+    return text.charAt(0).toUpperCase() + text.slice(1);
   }
   return (
     BY_STATUS[failure.status] ??

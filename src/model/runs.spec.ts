@@ -106,14 +106,20 @@ describe('runsToRows', () => {
         ],
         models: [
           { model_id: 'm-1', name: 'model', link: 'http://mlflow/#/m-1' },
-          { model_id: 'm-2', name: null }
+          { model_id: 'm-2', name: null },
+          { model_id: 'm-39e1ad1493fe479d9b1749bd137e8aaa' }
         ]
       })
     ]);
     expect(row.datasets).toEqual(['iris (training)', 'holdout']);
     expect(row.models).toEqual([
       { id: 'm-1', label: 'model', link: 'http://mlflow/#/m-1' },
-      { id: 'm-2', label: 'm-2', link: null }
+      { id: 'm-2', label: 'm-2', link: null },
+      {
+        id: 'm-39e1ad1493fe479d9b1749bd137e8aaa',
+        label: 'm-39e1ad14…',
+        link: null
+      }
     ]);
   });
 

@@ -73,6 +73,11 @@ function duration(run: IRun, now: number): number | null {
   return end === null ? null : end - run.start_time;
 }
 
+/** A logged model's id short enough for a row (MLflow's are `m-` and 32 hex digits). */
+export function shortId(id: string): string {
+  return id.length > 12 ? `${id.slice(0, 10)}…` : id;
+}
+
 function sortedEntries<T>(
   record: Record<string, T> | undefined
 ): [string, T][] {
@@ -106,7 +111,7 @@ export function runsToRows(runs: IRun[], now: number = Date.now()): IRunRow[] {
     ),
     models: (run.models ?? []).map(m => ({
       id: m.model_id,
-      label: m.name || m.model_id,
+      label: m.name || shortId(m.model_id),
       link: m.link ?? null
     })),
     link: run.link

@@ -20,6 +20,8 @@ function Rows(props: { title: string; rows: ICompareRow[]; span: number }) {
       {props.rows.map(row => (
         <tr
           key={`${row.kind}-${row.key}`}
+          data-key={row.key}
+          data-kind={row.kind}
           data-diff={row.differs ? 'true' : 'false'}
           className={row.differs ? 'jp-mlteams-differs' : undefined}
         >
