@@ -71,7 +71,13 @@ def hub(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 TEAM_CONFIG = Path(__file__).resolve().parent / "integration" / "team_config.yaml"
 TEAM_USERS = {
-    "vision-engineers": ["v-alice", "v-dora", *[f"v-{i:02d}" for i in range(20)]],
+    "vision-engineers": [
+        "v-alice",
+        "v-dora",
+        "v-panel",
+        "v-gpu",
+        *[f"v-{i:02d}" for i in range(20)],
+    ],
     "nlp-engineers": ["n-bob", "n-erin", "both-carol"],
     "vision-leads": ["v-lead"],
     "nlp-leads": ["n-lead"],
