@@ -19,7 +19,9 @@ from devenv.cluster import LocalCluster
 from devenv.hub import LocalHub
 from devenv.mlflow_server import MLflowServer
 from tests.browser.hub_pages import sign_in
+from tests.conftest import RESULTS_DIR
 from tests.integration.team_hub_helpers import wait_server_sync
+from tests.kube_helpers import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(1200)]
 
@@ -27,6 +29,7 @@ USER = "v-panel"
 GPU_HOLDER = "v-gpu"
 OTHER_TEAM = "n-erin"
 NOTEBOOK = "panel/train.ipynb"
+PROMOTE_NOTEBOOK = "panel/promote.ipynb"
 NAMESPACE = "it-vision"
 GPU_RESOURCE = "requests.nvidia.com/gpu"
 TRAIN = """\
@@ -35,6 +38,12 @@ from sklearn.linear_model import LogisticRegression
 X, y = df.drop(columns="species"), df["species"]
 model = LogisticRegression(C={c}, max_iter=300).fit(X, y)
 print("trained", model.score(X, y) > 0.9)
+"""
+OPEN_RUN = """\
+import mlflow
+
+run = mlflow.start_run(run_name="left-open")
+print("open", run.info.status)
 """
 LONG = 120_000
 
@@ -110,6 +119,21 @@ def cells(page: Page) -> Locator:
     return page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")
 
 
+def wait_for_kernel(hub: LocalHub, user: str, path: str) -> None:
+    """Wait until the notebook's kernel is up: JupyterLab does not run a cell while its notebook
+    has no kernel yet (the prompt stays ``[ ]``)."""
+
+    def idle() -> bool:
+        status, sessions = hub.request("GET", f"/user/{user}/api/sessions")
+        assert status == 200, sessions
+        return any(
+            s.get("path") == path and (s.get("kernel") or {}).get("execution_state") == "idle"
+            for s in sessions
+        )
+
+    wait_for(idle, timeout=LONG / 1000, what=f"an idle kernel for {path}")
+
+
 def insert_snippet(page: Page, dataset: Locator) -> None:
     """Put the dataset's snippet into the notebook's empty first cell, as a person would: click
     into the cell, then the dataset's "Insert snippet"; wait until the cell holds it."""
@@ -120,11 +144,15 @@ def insert_snippet(page: Page, dataset: Locator) -> None:
 
 def run_cell(page: Page, index: int) -> None:
     """Run the notebook's cell ``index`` with Shift+Enter, as a person would, and wait until
-    its prompt shows it has run."""
+    its prompt shows it has run (a screenshot of the page is kept when it does not)."""
     cell = cells(page).nth(index)
     cell.locator(".jp-InputArea-editor").click()
     page.keyboard.press("Shift+Enter")
-    expect(cell.locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[\d+\]"), timeout=LONG)
+    try:
+        expect(cell.locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[\d+\]"), timeout=LONG)
+    except AssertionError:
+        page.screenshot(path=str(RESULTS_DIR / f"panel-cell-{index}-did-not-run.png"))
+        raise
 
 
 def cell_text(page: Page, index: int) -> Locator:
@@ -139,7 +167,7 @@ def test_the_panel_follows_the_notebook_and_the_team(
     results_dir: Path,
     servers: None,
 ) -> None:
-    save_notebook(team_hub, USER, NOTEBOOK, "", TRAIN.format(c=0.5), TRAIN.format(c=2.0))
+    save_notebook(team_hub, USER, NOTEBOOK, "", TRAIN.format(c=0.5), TRAIN.format(c=2.0), OPEN_RUN)
     quiet_lab(team_hub, USER)
     page = sign_in(browser, team_hub, USER, width=1500, height=950)
     try:
@@ -158,6 +186,7 @@ def test_the_panel_follows_the_notebook_and_the_team(
         expect(shared).to_contain_text("mounted read-only at ~/datasets/vision-shared")
         insert_snippet(page, iris)
         page.screenshot(path=str(results_dir / "panel-2-snippet-inserted.png"))
+        wait_for_kernel(team_hub, USER, NOTEBOOK)
         run_cell(page, 0)
         expect(cell_text(page, 0)).not_to_contain_text("Error")
 
@@ -221,6 +250,16 @@ def test_the_panel_follows_the_notebook_and_the_team(
         expect(rows).to_have_count(2, timeout=LONG)
         expect(panel.get_by_test_id("mlteams-error")).to_have_count(0)
         page.screenshot(path=str(results_dir / "panel-7-recovered.png"))
+
+        # a run the cell left open is flagged; "End run" ends it in MLflow
+        run_cell(page, 3)
+        expect(cell_text(page, 3)).to_contain_text("open RUNNING")
+        left_open = rows.filter(has_text="left-open")
+        expect(left_open.get_by_test_id("mlteams-run-status")).to_have_text("running", timeout=LONG)
+        left_open.get_by_test_id("mlteams-end-run").click()
+        expect(left_open.get_by_test_id("mlteams-run-status")).to_have_text("finished")
+        expect(left_open.get_by_test_id("mlteams-end-run")).to_have_count(0)
+        page.screenshot(path=str(results_dir / "panel-11-open-run-ended.png"))
     finally:
         page.context.close()
 
@@ -228,15 +267,16 @@ def test_the_panel_follows_the_notebook_and_the_team(
 def test_the_panel_promotes_a_runs_model_through_the_gates(
     team_hub: LocalHub, browser: Browser, results_dir: Path, servers: None
 ) -> None:
-    save_notebook(team_hub, USER, "panel/promote.ipynb", "", TRAIN.format(c=1.0))
+    save_notebook(team_hub, USER, PROMOTE_NOTEBOOK, "", TRAIN.format(c=1.0))
     quiet_lab(team_hub, USER)
     page = sign_in(browser, team_hub, USER, width=1500, height=950)
     try:
         # ?reset: a fresh layout, not the one the first test left (its notebook's tab)
-        page.goto(f"{team_hub.url}/user/{USER}/lab/tree/panel/promote.ipynb?reset")
+        page.goto(f"{team_hub.url}/user/{USER}/lab/tree/{PROMOTE_NOTEBOOK}?reset")
         expect(cells(page).first).to_be_visible(timeout=LONG)
         panel = open_panel(page)
         insert_snippet(page, panel.locator('[data-testid="mlteams-dataset"][data-name="iris"]'))
+        wait_for_kernel(team_hub, USER, PROMOTE_NOTEBOOK)
         run_cell(page, 0)
         run_cell(page, 1)
         rows = panel.get_by_test_id("mlteams-runs").get_by_test_id("mlteams-run-row")
