@@ -116,3 +116,9 @@ if env.get("MLTEAMS_TEAMS_FILE"):  # the mlteams service: sharing and promotion 
     )
 
     configure_service(c, keep_env=["MLTEAMS_RIG"])
+    if env.get("MLTEAMS_HUB_AUTH") != "oidc":
+        # the hub's own login manages no roles: the team leads' roles (with the admin pages)
+        # are declared here, as TeamOAuthenticator declares them at every start
+        from hub_ext.service.hub_config import lead_page_roles
+
+        c.JupyterHub.load_roles = [*c.JupyterHub.load_roles, *lead_page_roles(c.MLTeams.teams)]

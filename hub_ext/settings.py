@@ -54,6 +54,13 @@ class MLTeams(LoggingConfigurable):
         _default("queue_poll_seconds"), config=True, help=_help("queue_poll_seconds")
     )
     sharing = Dict(config=True, help=_help("sharing"))
+    overrides_db_url = Unicode(
+        "",
+        config=True,
+        help="""SQLAlchemy URL of the `mlteams` service's database, where the admin pages keep
+        run-time quota overrides; the hub reads them for admission and the spawn form. Set by
+        `configure_service(c)` to the service's own database; empty: no overrides.""",
+    )
 
     def raw(self) -> dict[str, Any]:
         """The section as configured, every key included."""

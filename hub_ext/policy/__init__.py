@@ -50,6 +50,14 @@ from hub_ext.policy.membership import (
     led_teams,
     user_teams,
 )
+from hub_ext.policy.overrides import (
+    ActiveOverrides,
+    OverrideRecord,
+    OverrideRefused,
+    active_overrides,
+    check_grant,
+    check_team_override,
+)
 from hub_ext.policy.profiles import ProfileChoice, availability_text, profile_choices
 from hub_ext.policy.quantities import (
     QuantityError,
@@ -74,6 +82,7 @@ __all__ = [
     "SERVER_ANNOTATION",
     "TEAM_LABEL",
     "USER_ANNOTATION",
+    "ActiveOverrides",
     "ConfigError",
     "Dataset",
     "Decision",
@@ -86,6 +95,8 @@ __all__ = [
     "Membership",
     "MirroredPods",
     "Outcome",
+    "OverrideRecord",
+    "OverrideRefused",
     "PodSummary",
     "Problem",
     "Profile",
@@ -109,8 +120,11 @@ __all__ = [
     "Usage",
     "UserOptionsError",
     "WaitingLine",
+    "active_overrides",
     "ask_lead",
     "availability_text",
+    "check_grant",
+    "check_team_override",
     "choose_team",
     "decide",
     "decide_and_reserve",

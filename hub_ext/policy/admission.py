@@ -176,7 +176,7 @@ def decide(
     if not profile.gpus_min <= gpus <= profile.gpus_max:
         return _reject(request, Reason.GPUS_NOT_ALLOWED, _gpu_range_message(profile, gpus))
     need = Usage(gpus, profile.cpu or 0, profile.memory or 0, 1)
-    quota = ledger.effective_quota(team)
+    quota = ledger.effective_quota(team, request.user)
     static = _static_problem(team, profile, quota, need)
     if static is not None:
         reason, message = static

@@ -24,6 +24,8 @@ DEFAULT_LEAD_SCOPES = (
     "read:groups!group={team}",
 )
 UNFILTERED_ALLOWED = ("admin-ui", "read:hub")
+SERVICE_ACCESS_ALLOWED = ("access:services!service=mlteams-admin",)
+"""Scopes filtered to one service that leads may hold: opening the admin pages."""
 NEVER_GRANTED = ("groups", "admin:groups", "admin:users", "admin:servers", "tokens", "shares")
 
 
@@ -45,7 +47,7 @@ def check_lead_scopes(
                 f"{where}: {scope!r} is never given to team leads; allowed are "
                 f"{', '.join(UNFILTERED_ALLOWED)} and scopes ending in !group={TEAM_PLACEHOLDER}"
             )
-        if scope in UNFILTERED_ALLOWED:
+        if scope in UNFILTERED_ALLOWED or scope in SERVICE_ACCESS_ALLOWED:
             continue
         if scope_filter != f"group={TEAM_PLACEHOLDER}":
             raise LeadScopeError(

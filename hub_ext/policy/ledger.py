@@ -8,7 +8,7 @@ combined by taking the larger of the two, resource by resource.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -208,10 +208,47 @@ class Holding:
 _Account = tuple[str, str | None]
 
 
+def quota_with_grants(
+    base: Quota, grants: Mapping[str, int], user: str | None, held: Callable[[str], int]
+) -> Quota:
+    """``base`` (a team's quota with its override applied) widened by the team's GPU grants.
+
+    ``grants`` gives each grantee's extra GPUs (all positive) and ``held(user)`` the GPUs a user
+    holds in the team now. For ``user``, their own grant is theirs alone: it raises their cap
+    and the team's total by that much. Another grantee's grant counts towards the total only for
+    the GPUs that grantee holds beyond the normal per-user cap, so an unused grant cannot be
+    taken by someone else, and a used one takes nothing from anyone else. Without a user, the
+    team-wide figure: every grant added to the total, the per-user cap unchanged.
+
+    Built with ``model_copy``, without re-validation, since base plus grants may pass the
+    schema's maximum; the per-user cap never exceeds the total.
+    """
+    if not grants:
+        return base
+    if user is None:
+        gpus = base.gpus + sum(grants.values())
+        per_user = base.gpus_per_user
+    else:
+        own = grants.get(user, 0)
+        cap = base.gpus_per_user
+        beyond = sum(
+            min(extra, max(0, held(grantee) - cap))
+            for grantee, extra in grants.items()
+            if grantee != user
+        )
+        gpus = base.gpus + own + beyond
+        per_user = cap + own
+    return base.model_copy(update={"gpus": gpus, "gpus_per_user": min(per_user, gpus)})
+
+
 class LedgerView(Protocol):
     """The read-only queries the admission decision makes of a ledger."""
 
-    def effective_quota(self, team: Team) -> Quota: ...
+    def effective_quota(self, team: Team, user: str | None = None) -> Quota: ...
+
+    def base_quota(self, team: Team) -> Quota: ...
+
+    def team_grants(self, team: str) -> Mapping[str, int]: ...
 
     def team_usage(self, team: str) -> Usage: ...
 
@@ -225,7 +262,8 @@ class Ledger:
 
     ``namespace_teams`` attributes pods without a team label to the team owning their
     namespace. ``overrides`` are run-time quota changes by team name; changing them is a plain
-    data change (``set_quota_override``).
+    data change (``set_quota_override``, ``set_quota_overrides``), as are the per-user GPU
+    grants (``set_user_grants``).
     """
 
     def __init__(
@@ -235,6 +273,7 @@ class Ledger:
     ) -> None:
         self._namespace_teams = dict(namespace_teams or {})
         self._overrides: dict[str, QuotaOverride] = dict(overrides or {})
+        self._grants: dict[str, dict[str, int]] = {}
         self._pods: dict[tuple[str, str], PodSummary] = {}
         self._server_pods: dict[str, dict[tuple[str, str], PodSummary]] = {}
         self._reservations: dict[str, Reservation] = {}
@@ -324,13 +363,47 @@ class Ledger:
         else:
             self._overrides[team] = override
 
+    def set_quota_overrides(self, overrides: Mapping[str, QuotaOverride]) -> None:
+        """Replace every team's run-time override at once; teams left out get their default."""
+        self._overrides = dict(overrides)
+
     def quota_override(self, team: str) -> QuotaOverride | None:
         return self._overrides.get(team)
 
-    def effective_quota(self, team: Team) -> Quota:
-        """The team's configured quota updated by its run-time override, if any."""
+    def set_user_grants(self, grants: Mapping[tuple[str, str], int]) -> None:
+        """Replace every GPU grant at once: extra GPUs by (team, user); entries of zero or
+        less are dropped."""
+        by_team: dict[str, dict[str, int]] = {}
+        for (team, user), extra in grants.items():
+            if extra > 0:
+                by_team.setdefault(team, {})[user] = extra
+        self._grants = by_team
+
+    def user_grant(self, team: str, user: str) -> int:
+        """The extra GPUs granted to ``user`` in ``team`` (0 when none)."""
+        return self._grants.get(team, {}).get(user, 0)
+
+    def team_grants(self, team: str) -> Mapping[str, int]:
+        """The grants of ``team``: extra GPUs by user, every one positive."""
+        return dict(self._grants.get(team, {}))
+
+    def base_quota(self, team: Team) -> Quota:
+        """The team's configured quota updated by its run-time override, if any; no grants."""
         override = self._overrides.get(team.name)
         return team.quota if override is None else override.apply(team.quota)
+
+    def effective_quota(self, team: Team, user: str | None = None) -> Quota:
+        """The quota that applies to ``user`` in ``team``, or to the team as a whole.
+
+        The base quota (``base_quota``) widened by the team's grants; see ``quota_with_grants``.
+        """
+        grants = self._grants.get(team.name)
+        base = self.base_quota(team)
+        if not grants:
+            return base
+        return quota_with_grants(
+            base, grants, user, lambda grantee: self.user_usage(team.name, grantee).gpus
+        )
 
     # -- queries ----------------------------------------------------------------------------------
 

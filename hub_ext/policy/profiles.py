@@ -54,7 +54,7 @@ def profile_choices(
     what the hub would refuse. ``team`` must be one of the user's teams (see ``choose_team``).
     """
     team_config = config.teams[team]
-    quota = ledger.effective_quota(team_config)
+    quota = ledger.effective_quota(team_config, user)
     team_used = ledger.team_usage(team)
     user_used = ledger.user_usage(team, user)
     out: list[ProfileChoice] = []

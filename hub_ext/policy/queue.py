@@ -9,12 +9,12 @@ it does not block the team forever. Time is always passed in; nothing here reads
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from hub_ext.policy.admission import Decision, Reason, SpawnRequest, decide
 from hub_ext.policy.config import MLTeamsConfig, Quota, Team
-from hub_ext.policy.ledger import Ledger, LedgerView, Usage
+from hub_ext.policy.ledger import Ledger, LedgerView, Usage, quota_with_grants
 from hub_ext.policy.validation import plural
 
 WAITING_REASONS = frozenset({Reason.TEAM_GPUS_IN_USE, Reason.QUEUE_WAITING})
@@ -202,8 +202,20 @@ class _Tentative:
         self._teams[team] = self._teams.get(team, Usage()) + usage
         self._users[(team, user)] = self._users.get((team, user), Usage()) + usage
 
-    def effective_quota(self, team: Team) -> Quota:
-        return self._base.effective_quota(team)
+    def effective_quota(self, team: Team, user: str | None = None) -> Quota:
+        grants = self._base.team_grants(team.name)
+        return quota_with_grants(
+            self._base.base_quota(team),
+            grants,
+            user,
+            lambda grantee: self.user_usage(team.name, grantee).gpus,
+        )
+
+    def base_quota(self, team: Team) -> Quota:
+        return self._base.base_quota(team)
+
+    def team_grants(self, team: str) -> Mapping[str, int]:
+        return self._base.team_grants(team)
 
     def team_usage(self, team: str) -> Usage:
         return self._base.team_usage(team) + self._teams.get(team, Usage())

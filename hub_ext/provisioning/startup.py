@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import sys
+from typing import Any
 
 from kubernetes_asyncio import client, config
 from traitlets.config import Config
@@ -61,6 +62,24 @@ async def _api_client() -> client.ApiClient:
     return client.ApiClient(configuration=cfg)
 
 
+async def _quotas_in_effect(settings: MLTeams, team_config: MLTeamsConfig) -> dict[str, Any]:
+    """The teams' quotas with the run-time overrides of the admin pages (none when the service's
+    database is not set or cannot be read: the configured quotas, and a warning)."""
+    if not settings.overrides_db_url:
+        return {}
+    from hub_ext.service.store import Store
+    from hub_ext.service.store.overrides import read_active, team_quotas
+
+    store = Store(settings.overrides_db_url)
+    try:
+        return team_quotas(team_config, await read_active(store))
+    except Exception as exc:
+        log.warning("jupyterhub-mlteams: quota overrides not read, configured quotas used: %s", exc)
+        return {}
+    finally:
+        store.close()
+
+
 async def prepare_cluster(settings: MLTeams, team_config: MLTeamsConfig) -> None:
     """Reconcile (or check) every team's namespace, quota and binding; log the outcome."""
     try:
@@ -75,6 +94,7 @@ async def prepare_cluster(settings: MLTeams, team_config: MLTeamsConfig) -> None
                 hub_namespace=hub_namespace(settings),
                 hub_service_account=settings.hub_service_account,
                 cluster_scoped=False,
+                quotas=await _quotas_in_effect(settings, team_config),
             )
             try:
                 report = await reconcile(api, manifests, log=log)

@@ -20,11 +20,15 @@ from urllib.parse import urlparse
 from jupyterhub.services.auth import HubOAuth
 from tornado import web
 from tornado.log import access_log
-from traitlets import Float, Unicode, default
+from traitlets import Float, Integer, List, TraitError, Unicode, default, validate
 from traitlets.config import Application
 
 from hub_ext.policy import ConfigError, load_config
 from hub_ext.policy.config import MLTeamsSection
+from hub_ext.service.admin.cluster import AdminCluster
+from hub_ext.service.admin.handlers import AdminContext, admin_api_routes
+from hub_ext.service.admin.pages import PagesContext, page_routes, template_environment
+from hub_ext.service.admin.workflow import AdminWorkflow
 from hub_ext.service.handlers import (
     CallbackHandler,
     OpenAPIHandler,
@@ -34,10 +38,13 @@ from hub_ext.service.handlers import (
 )
 from hub_ext.service.hub_api import HUB_TIMEOUT_SECONDS, HubAPI
 from hub_ext.service.promotion_settings import PromotionConfig
+from hub_ext.service.store import Store, StoreUnavailable
 from hub_ext.service.team_handlers import team_routes
 
 CONFIG_ENV = "MLTEAMS_SERVICE_CONFIG"
 SERVICE_NAME = "mlteams"
+PAGES_SERVICE_NAME = "mlteams-admin"
+PAGES_TOKEN_ENV = "MLTEAMS_ADMIN_PAGES_TOKEN"
 
 
 class MLTeamsService(Application):
@@ -124,6 +131,65 @@ class MLTeamsService(Application):
         help="Seconds a call to the hub's REST API may take before the caller gets a 503.",
     )
 
+    pages_token = Unicode(
+        config=True,
+        help=f"""The API token of the `{PAGES_SERVICE_NAME}` service entry, the admin pages'
+        OAuth client (`{PAGES_TOKEN_ENV}`, set by `configure_service`). Empty: no admin pages
+        (the admin JSON API still answers).""",
+    )
+
+    @default("pages_token")
+    def _default_pages_token(self) -> str:
+        return os.environ.get(PAGES_TOKEN_ENV, "")
+
+    pages_prefix = Unicode(
+        config=True,
+        help=f"""The URL prefix of the admin pages (default
+        `<hub base URL>services/{PAGES_SERVICE_NAME}/`).""",
+    )
+
+    @default("pages_prefix")
+    def _default_pages_prefix(self) -> str:
+        base = os.environ.get("JUPYTERHUB_BASE_URL", "/")
+        return base.rstrip("/") + f"/services/{PAGES_SERVICE_NAME}/"
+
+    template_paths = List(
+        Unicode(),
+        config=True,
+        help="""Folders searched for templates before the hub's own (the chart's custom
+        templates): the admin pages extend `page.html` from the first folder that has one.""",
+    )
+
+    lead_grant_limit = Integer(
+        2,
+        config=True,
+        help="""The most extra GPUs a team lead may grant one member (directly or by approving
+        their request); more needs a platform admin.""",
+    )
+
+    @validate("lead_grant_limit")
+    def _check_lead_grant_limit(self, proposal: Any) -> int:
+        if not 0 <= proposal.value <= 64:
+            raise TraitError(
+                f"MLTeamsService.lead_grant_limit must be from 0 to 64, got {proposal.value}"
+            )
+        return int(proposal.value)
+
+    poll_seconds = Float(
+        15.0,
+        config=True,
+        help="""How often the service looks for overrides that reached their expiry (their
+        ResourceQuotas follow) and notes the teams' GPU pods for the GPU-hours.""",
+    )
+
+    @validate("poll_seconds")
+    def _check_poll_seconds(self, proposal: Any) -> float:
+        if not 1.0 <= proposal.value <= 3600.0:
+            raise TraitError(
+                f"MLTeamsService.poll_seconds must be from 1 to 3600, got {proposal.value}"
+            )
+        return float(proposal.value)
+
     def load_teams(self) -> MLTeamsSection:
         """The validated ``MLTeams`` section; exits with the problems named by key."""
         if not self.teams_config:
@@ -153,15 +219,18 @@ class MLTeamsService(Application):
         return [name for name, value in needed.items() if not value]
 
     def make_app(
-        self, config: MLTeamsSection, promotion: PromotionConfig | None = None
+        self,
+        config: MLTeamsSection,
+        promotion: PromotionConfig | None = None,
+        admin: AdminWorkflow | None = None,
     ) -> web.Application:
-        """The tornado application, every route under ``prefix``."""
+        """The tornado application, every route under ``prefix`` (and the admin pages under
+        ``pages_prefix`` when they have a token)."""
         hub_auth = HubOAuth(
             api_url=self.hub_api_url, api_token=self.api_token, base_url=self.prefix
         )
-        context = ServiceContext(
-            hub_auth, HubAPI(self.hub_api_url, self.api_token, self.hub_timeout), config
-        )
+        hub = HubAPI(self.hub_api_url, self.api_token, self.hub_timeout)
+        context = ServiceContext(hub_auth, hub, config)
         prefix = self.prefix.rstrip("/")
         promotion = promotion or PromotionConfig(parent=self)
         routes: list[Any] = [
@@ -172,7 +241,36 @@ class MLTeamsService(Application):
             (rf"{prefix}/api/openapi.yaml", OpenAPIHandler),
             (rf"{prefix}/oauth_callback", CallbackHandler, {"context": context}),
         ]
+        if admin is not None:
+            routes += admin_api_routes(prefix, AdminContext(context, admin))
+            if self.pages_token:
+                routes += self._page_routes(config, hub, admin, promotion)
         return web.Application(routes, cookie_secret=os.urandom(32), log_function=_log_request)
+
+    def _page_routes(
+        self,
+        config: MLTeamsSection,
+        hub: HubAPI,
+        admin: AdminWorkflow,
+        promotion: PromotionConfig,
+    ) -> list[Any]:
+        pages_auth = HubOAuth(
+            api_url=self.hub_api_url,
+            api_token=self.pages_token,
+            base_url=self.pages_prefix,
+            oauth_client_id=f"service-{PAGES_SERVICE_NAME}",
+            oauth_redirect_uri=self.pages_prefix + "oauth_callback",
+            access_scopes={f"access:services!service={PAGES_SERVICE_NAME}"},
+        )
+        pages = PagesContext(
+            pages_auth,
+            hub,
+            config,
+            admin,
+            template_environment(list(self.template_paths)),
+            promotions=promotion.promotions,
+        )
+        return page_routes(self.pages_prefix.rstrip("/"), pages)
 
     def start(self) -> None:
         missing = self.missing_settings()
@@ -194,15 +292,42 @@ class MLTeamsService(Application):
         self.log.info("mlteams service stopped")
 
     async def _serve(self, config: MLTeamsSection, promotion: PromotionConfig, port: int) -> None:
-        await promotion.start(config)
-        app = self.make_app(config, promotion)
+        store = Store(promotion.db_url)
+        try:
+            await asyncio.to_thread(store.migrate)
+        except StoreUnavailable as exc:
+            self.exit_with(f"the service's database does not answer: {exc}")
+        await promotion.start(config, store)
+        admin = AdminWorkflow(config, store, AdminCluster(), lead_grant_limit=self.lead_grant_limit)
+        app = self.make_app(config, promotion, admin)
         server = app.listen(port, address=self.ip, xheaders=True)
         stopping = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
         self.log.info("mlteams service listening on %s:%s%s", self.ip or "*", port, self.prefix)
+        if self.pages_token:
+            self.log.info("mlteams admin pages at %s", self.pages_prefix)
+        watcher = asyncio.ensure_future(self._watch(admin, stopping))
         await stopping.wait()
         server.stop()
+        await watcher
         await promotion.stop()
+        await admin.cluster.close()
+        store.close()
+
+    async def _watch(self, admin: AdminWorkflow, stopping: asyncio.Event) -> None:
+        """Every ``poll_seconds``: end what expired (ResourceQuotas follow, first of all at
+        start) and note the teams' GPU pods."""
+        seen: dict[str, Any] = {}
+        while not stopping.is_set():
+            try:
+                seen = await admin.expire_due(seen)
+                await admin.sample()
+            except Exception:
+                self.log.exception("mlteams: the periodic check failed; it runs again")
+            try:
+                await asyncio.wait_for(stopping.wait(), self.poll_seconds)
+            except asyncio.TimeoutError:
+                pass
 
 
 def _log_request(handler: web.RequestHandler) -> None:

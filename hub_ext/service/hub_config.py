@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import secrets
 import socket
 import sys
 from collections.abc import Iterable
@@ -20,7 +21,10 @@ from typing import Any
 
 from traitlets.config import Config
 
-from hub_ext.service.app import CONFIG_ENV, SERVICE_NAME
+from hub_ext.policy.admin_access import ADMIN_SCOPE, CUSTOM_SCOPES, LEAD_SCOPE
+from hub_ext.policy.lead_roles import DEFAULT_LEAD_SCOPES, TEAM_PLACEHOLDER
+from hub_ext.service.app import CONFIG_ENV, PAGES_SERVICE_NAME, PAGES_TOKEN_ENV, SERVICE_NAME
+from hub_ext.service.promotion_settings import DEFAULT_DB_URL
 from hub_ext.settings import MLTeams
 
 SERVICE_ROLE = "mlteams-service"
@@ -38,6 +42,20 @@ SERVICE_SCOPES = (
     "read:servers",
 )
 ACCESS_SCOPE = f"access:services!service={SERVICE_NAME}"
+PAGES_ACCESS_SCOPE = f"access:services!service={PAGES_SERVICE_NAME}"
+ADMIN_READ_SCOPES = (
+    # what the admin pages read and do with the viewer's own token: the hub intersects them
+    # with the viewer's own scopes (a lead's are filtered to the team's group)
+    ADMIN_SCOPE,
+    LEAD_SCOPE,
+    "list:users",
+    "read:users",
+    "read:servers",
+    "delete:servers",
+)
+"""The scopes the service's OAuth clients may ask for on behalf of a signed-in viewer."""
+LEAD_PAGE_SCOPES = (f"{LEAD_SCOPE}!group={TEAM_PLACEHOLDER}", PAGES_ACCESS_SCOPE)
+"""What a team lead's role gains for the admin pages: the team's lead scope, and the pages."""
 DEFAULT_SERVER_SCOPES = ("users:activity!user", "access:servers!server")
 SERVICE_ENV = (
     # promotion (hub_ext.service.promotion_settings): the registry, the object store, the
@@ -97,8 +115,12 @@ def configure_service(
     environment[CONFIG_ENV] = json.dumps(MLTeams(config=c).raw(), default=str)
     kept = (*SERVICE_ENV, *keep_env)
     environment.update({name: os.environ[name] for name in kept if name in os.environ})
+    entry.setdefault("oauth_client_allowed_scopes", [ACCESS_SCOPE, *ADMIN_READ_SCOPES])
+    pages = _pages_entry(services, entry["url"])
+    environment[PAGES_TOKEN_ENV] = pages["api_token"]
     entry["environment"] = environment
     c.JupyterHub.services = services
+    c.JupyterHub.custom_scopes = {**CUSTOM_SCOPES, **dict(c.JupyterHub.get("custom_scopes", {}))}
     if not c.MLTeamsTracking.get("service_url"):
         # where the servers' /mlteams/promote forwards to: the service itself, under its prefix
         c.MLTeamsTracking.service_url = entry["url"].rstrip("/") + f"/services/{SERVICE_NAME}/"
@@ -107,6 +129,10 @@ def configure_service(
     c.Spawner.server_token_scopes = _server_token_scopes(
         c.Spawner.get("server_token_scopes"), roles
     )
+    c.TeamOAuthenticator.lead_scopes = _with_page_scopes(c.TeamOAuthenticator.get("lead_scopes"))
+    if not c.MLTeams.get("overrides_db_url"):
+        # the hub reads the admin pages' quota overrides from the service's database
+        c.MLTeams.overrides_db_url = os.environ.get("MLTEAMS_SERVICE_DB_URL", DEFAULT_DB_URL)
     return entry
 
 
@@ -146,3 +172,34 @@ def _with_roles(roles: list[dict[str, Any]]) -> list[dict[str, Any]]:
     elif ACCESS_SCOPE not in user_role.get("scopes", []):
         user_role["scopes"] = [*user_role.get("scopes", ["self"]), ACCESS_SCOPE]
     return roles
+
+
+def _pages_entry(services: list[dict[str, Any]], url: str) -> dict[str, Any]:
+    """The ``mlteams-admin`` entry: the admin pages, served by the same process at ``url``,
+    listed in the hub's Services menu for those who may open them."""
+    entry = next((s for s in services if s.get("name") == PAGES_SERVICE_NAME), None)
+    if entry is None:
+        entry = {"name": PAGES_SERVICE_NAME}
+        services.append(entry)
+    entry.setdefault("url", url)
+    entry.setdefault("display", True)
+    entry.setdefault("oauth_no_confirm", True)
+    # a fresh secret at every start of the hub, which restarts the service with it
+    entry.setdefault("api_token", secrets.token_hex(32))
+    entry.setdefault("oauth_client_allowed_scopes", [PAGES_ACCESS_SCOPE, *ADMIN_READ_SCOPES])
+    return entry
+
+
+def _with_page_scopes(configured: Any) -> list[str]:
+    """The team-lead scopes with what the admin pages need added (once)."""
+    scopes = list(configured) if configured else list(DEFAULT_LEAD_SCOPES)
+    return scopes + [scope for scope in LEAD_PAGE_SCOPES if scope not in scopes]
+
+
+def lead_page_roles(teams: Iterable[str]) -> list[dict[str, Any]]:
+    """For a hub whose authenticator does not manage the lead roles (the hub's own login, as on
+    the local platform): one role per team giving its ``<team>-leads`` group what
+    ``TeamOAuthenticator`` would."""
+    from hub_ext.policy.lead_roles import lead_roles
+
+    return lead_roles(teams, _with_page_scopes(None))

@@ -151,9 +151,9 @@ class PromotionConfig(LoggingConfigurable):
             )
         return problems
 
-    async def start(self, config: MLTeamsSection) -> None:
-        """Migrate the database, connect the adapters, fail what a previous run left
-        evaluating."""
+    async def start(self, config: MLTeamsSection, store: Any = None) -> None:
+        """Migrate the database (unless ``store``, already migrated, is given), connect the
+        adapters, fail what a previous run left evaluating."""
         if not self.enabled:
             self.log.info("mlteams: promotion is off (no MLTEAMS_REGISTRY_URL)")
             return
@@ -165,9 +165,10 @@ class PromotionConfig(LoggingConfigurable):
         from hub_ext.service.serving import InferenceServices, Serving
         from hub_ext.service.store import Store
 
-        store = Store(self.db_url)
-        await asyncio.to_thread(store.migrate)
-        self._store = store
+        if store is None:
+            store = Store(self.db_url)
+            await asyncio.to_thread(store.migrate)
+            self._store = store
         objects = ObjectStore(
             self.object_store_endpoint,
             self.object_store_key_id,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from hub_ext.policy import Decision, Ledger, MLTeamsConfig, QueuedSpawn, SpawnQueue, expired_message
 from hub_ext.policy.notebook_pod import TrackingSettings
+from hub_ext.spawner.overrides import OverridesReader
 from hub_ext.spawner.reflector import reflector_for
 
 
@@ -34,6 +35,7 @@ class TeamState:
     poll_seconds: float = 2.0
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("mlteams"))
     waiters: dict[str, Waiter] = field(default_factory=dict)
+    overrides: OverridesReader | None = None
     _pump_task: asyncio.Task | None = None
     _reflector_class: type | None = None
 
@@ -61,6 +63,14 @@ class TeamState:
             poll_seconds=poll_seconds,
             log=log or logging.getLogger("mlteams"),
         )
+
+    async def refresh_overrides(self, force: bool = False) -> None:
+        """Read the run-time quota overrides when due; a change may let queued spawns in."""
+        if self.overrides is None:
+            return
+        if await self.overrides.refresh(self.ledger, self.log, force=force):
+            self.log.info("MLTeams: quota overrides changed; checking the queue")
+            self.pump()
 
     def wait_in_queue(self, decision: Decision) -> Waiter:
         """Queue a spawn; the returned waiter's future resolves when it may start or must end."""
@@ -109,6 +119,7 @@ class TeamState:
         while len(self.queue):
             await asyncio.sleep(self.poll_seconds)
             try:
+                await self.refresh_overrides()
                 self.pump()
             except Exception:
                 self.log.exception("queue pump failed")

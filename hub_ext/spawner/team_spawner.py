@@ -80,6 +80,7 @@ from hub_ext.spawner.form import (
     render_no_team,
 )
 from hub_ext.spawner.hub_state import TeamState
+from hub_ext.spawner.overrides import OverridesReader
 from hub_ext.spawner.refusals import forgive_failure, refusal
 
 MERGED_SETTINGS = ("environment", "extra_labels", "extra_annotations")
@@ -138,12 +139,15 @@ class TeamKubeSpawner(KubeSpawner):
         except ConfigError as exc:
             self.log.critical("invalid MLTeams configuration:\n%s", exc)
             raise
-        return TeamState.create(
+        state = TeamState.create(
             config,
             tracking=MLTeamsTracking(parent=self).settings(),
             poll_seconds=settings.queue_poll_seconds,
             log=self.log,
         )
+        if settings.overrides_db_url:
+            state.overrides = OverridesReader(settings.overrides_db_url)
+        return state
 
     @property
     def server_id(self) -> str:
@@ -185,6 +189,7 @@ class TeamKubeSpawner(KubeSpawner):
         reflector = self.pod_reflector
         if reflector is None or not reflector.first_load_future.done():
             await self._start_watching_pods()
+        await self.team_state.refresh_overrides()
 
     # -- the form --------------------------------------------------------------------------------
 

@@ -57,7 +57,7 @@ def test_two_services_migrating_at_once_both_succeed(postgres: LocalPostgres) ->
     assert errors == []
     with stores[0].engine.connect() as connection:
         assert connection.execute(text("SELECT version_num FROM alembic_version")).all() == [
-            ("0001",)
+            ("0002",)
         ]
     for store in stores:
         store.close()

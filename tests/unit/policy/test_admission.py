@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,8 +19,18 @@ from hub_ext.policy import (
     SpawnRequest,
     decide,
     decide_and_reserve,
+    load_config,
+    profile_choices,
 )
-from tests.unit.policy.sample import GIB, ledger_with, pod, req, reservation, sample_config
+from tests.unit.policy.sample import (
+    GIB,
+    ledger_with,
+    pod,
+    req,
+    reservation,
+    sample_config,
+    sample_raw,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -361,3 +372,218 @@ def test_decision_time_does_not_grow_with_pod_count() -> None:
 
     small, large = best_time(_big_ledger(10)), best_time(_big_ledger(5000))
     assert large < small * 2 + 0.005, (small, large)
+
+
+# -- per-user GPU grants --------------------------------------------------------------------------
+
+FULL_VISION = (
+    ("vision", "cy", 2),
+    ("vision", "dan", 2),
+    ("vision", "eve", 2),
+    ("vision", "fay", 2),
+)
+
+
+@dataclass(frozen=True)
+class GrantCase:
+    name: str
+    request: SpawnRequest
+    holders: tuple[tuple[str, str, int], ...] = ()
+    grants: tuple[tuple[tuple[str, str], int], ...] = ((("vision", "bob"), 2),)
+    overrides: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = ()
+    outcome: Outcome = Outcome.ADMIT
+    reason: Reason | None = None
+    message: str = ""
+    status: int = 200
+
+
+GRANT_CASES = [
+    GrantCase(
+        "alice cannot take bob's unused grant when the team is full",
+        req("alice"),
+        holders=FULL_VISION,
+        outcome=Outcome.REJECT,
+        reason=Reason.TEAM_GPUS_IN_USE,
+        status=429,
+        message="Team vision has 0 of 8 GPUs free (you hold 0 of your 2; you asked for 1). "
+        "Stop a server or ask your team lead (#ml-vision).",
+    ),
+    GrantCase(
+        "bob's next spawn gets in on a full team",
+        req("bob"),
+        holders=FULL_VISION,
+        message="Starting with 1 GPU in team vision.",
+    ),
+    GrantCase(
+        "bob takes his whole grant on a full team",
+        req("bob", profile="pytorch-2gpu"),
+        holders=FULL_VISION,
+        message="Starting with 2 GPUs in team vision.",
+    ),
+    GrantCase(
+        "bob cannot go past his grant",
+        req("bob"),
+        holders=(*FULL_VISION, ("vision", "bob", 2)),
+        outcome=Outcome.REJECT,
+        reason=Reason.TEAM_GPUS_IN_USE,
+        status=429,
+        message="Team vision has 0 of 10 GPUs free (you hold 2 of your 4; you asked for 1).",
+    ),
+    GrantCase(
+        "after bob uses his grant alice is not squeezed",
+        req("alice", profile="pytorch-2gpu"),
+        holders=(
+            ("vision", "bob", 2),
+            ("vision", "bob", 2),
+            ("vision", "cy", 2),
+            ("vision", "dan", 2),
+        ),
+        message="Starting with 2 GPUs in team vision.",
+    ),
+    GrantCase(
+        "alice still has only the normal pool",
+        req("alice"),
+        holders=(("vision", "bob", 2), ("vision", "bob", 2), *FULL_VISION[:3]),
+        outcome=Outcome.REJECT,
+        reason=Reason.TEAM_GPUS_IN_USE,
+        status=429,
+        message="Team vision has 0 of 10 GPUs free (you hold 0 of your 2; you asked for 1).",
+    ),
+    GrantCase(
+        "the grantee's cap is raised",
+        req("bob", profile="flex", gpus=4),
+        message="Starting with 4 GPUs in team vision.",
+    ),
+    GrantCase(
+        "only the grantee's cap is raised",
+        req("alice", profile="flex", gpus=3),
+        outcome=Outcome.REJECT,
+        reason=Reason.EXCEEDS_USER_CAP,
+        status=403,
+        message="Profile flex needs 3 GPUs but team vision allows at most 2 per user.",
+    ),
+    GrantCase(
+        "the grantee's raised cap is reached",
+        req("bob"),
+        holders=(("vision", "bob", 2), ("vision", "bob", 2)),
+        outcome=Outcome.REJECT,
+        reason=Reason.USER_GPUS_IN_USE,
+        status=429,
+        message="Team vision has 6 of 10 GPUs free (you hold 4 of your 4; you asked for 1).",
+    ),
+    GrantCase(
+        "a grant in another team does not help",
+        req("alice", profile="flex", gpus=3),
+        grants=((("nlp", "alice"), 2),),
+        outcome=Outcome.REJECT,
+        reason=Reason.EXCEEDS_USER_CAP,
+        status=403,
+        message="allows at most 2 per user",
+    ),
+    GrantCase(
+        "a grant goes on top of a shrunken team",
+        req("bob", profile="pytorch-2gpu"),
+        overrides=(("vision", (("gpus", 1),)),),
+    ),
+    GrantCase(
+        "a shrunken team stays shrunk for the others",
+        req("alice", profile="pytorch-2gpu"),
+        overrides=(("vision", (("gpus", 1),)),),
+        outcome=Outcome.REJECT,
+        reason=Reason.EXCEEDS_TEAM_QUOTA,
+        status=403,
+        message="Profile pytorch-2gpu needs 2 GPUs but team vision's quota is 1 GPU.",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", GRANT_CASES, ids=[case.name for case in GRANT_CASES])
+def test_decide_with_grants(case: GrantCase) -> None:
+    config = sample_config()
+    ledger = ledger_with(*case.holders)
+    ledger.set_quota_overrides(
+        {team: QuotaOverride(**dict(fields)) for team, fields in case.overrides}
+    )
+    ledger.set_user_grants(dict(case.grants))
+    decision = decide(config, ledger, case.request)
+    assert decision.outcome is case.outcome, decision.message
+    assert decision.reason is case.reason
+    assert case.message in decision.message
+    assert decision.http_status == case.status
+
+
+def test_queued_spawns_see_grants_used_earlier_in_the_same_scan() -> None:
+    raw = sample_raw()
+    raw["teams"]["nlp"]["quota"] = {"gpus": 4, "gpus_per_user": 1}
+    raw["teams"]["nlp"]["profiles"] = ["cpu", "queued-1gpu"]
+    config = load_config(raw)
+    full = ledger_with(*(("nlp", f"w{index}", 1) for index in range(4)))
+    queue = SpawnQueue()
+    for now, request in enumerate(
+        [
+            req("bob", "nlp", "queued-1gpu", server_name="a"),
+            req("bob", "nlp", "queued-1gpu", server_name="b"),
+            req("alice", "nlp", "queued-1gpu"),
+        ]
+    ):
+        decision = decide(config, full, request)
+        assert decision.queued, decision.message
+        queue.enqueue(config, decision, now=float(now))
+
+    ledger = ledger_with(("nlp", "cy", 1), ("nlp", "dan", 1), ("nlp", "bob", 1))
+    ledger.set_user_grants({("nlp", "bob"): 2})
+    result = queue.take_admissible(config, ledger, now=10.0)
+    assert [entry.server for entry, _ in result.admit] == ["bob/a", "bob/b", "alice/"]
+    assert result.drop == []
+    nlp = config.teams["nlp"]
+    assert ledger.team_usage("nlp").gpus == 6 == ledger.effective_quota(nlp).gpus
+    assert (
+        ledger.user_usage("nlp", "bob").gpus
+        == 3
+        == ledger.effective_quota(nlp, "bob").gpus_per_user
+    )
+
+
+@pytest.mark.parametrize(
+    ("user", "text"),
+    [
+        ("bob", "team vision: 6 of 10 GPUs free; you hold 0 of your 4"),
+        ("alice", "team vision: 4 of 8 GPUs free; you hold 0 of your 2"),
+    ],
+)
+def test_the_form_shows_the_users_own_figures(user: str, text: str) -> None:
+    config = sample_config()
+    ledger = ledger_with(("vision", "cy", 2), ("vision", "dan", 2))
+    ledger.set_user_grants({("vision", "bob"): 2})
+    choices = {
+        choice.profile.name: choice for choice in profile_choices(config, ledger, "vision", user)
+    }
+    assert choices["pytorch-1gpu"].availability == text
+    assert choices["flex"].enabled
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_grants_never_let_the_team_pass_its_total(seed: int) -> None:
+    rng = random.Random(seed)
+    config = sample_config()
+    vision = config.teams["vision"]
+    users = ["ada", "bob", "cy", "dan", "eve"]
+    grants = {("vision", "bob"): rng.randint(1, 4), ("vision", "cy"): rng.randint(0, 2)}
+    ledger = Ledger()
+    ledger.set_user_grants(grants)
+    running: list[str] = []
+    for step in range(200):
+        if running and rng.random() < 0.35:
+            ledger.release(running.pop(rng.randrange(len(running))))
+        else:
+            user = rng.choice(users)
+            profile = rng.choice(["pytorch-1gpu", "pytorch-2gpu", "flex"])
+            gpus = rng.randint(1, 4) if profile == "flex" else None
+            request = req(user, profile=profile, gpus=gpus, server_name=f"s{step}")
+            if decide_and_reserve(config, ledger, request, now=float(step)).admitted:
+                running.append(request.server)
+        assert ledger.team_usage("vision").gpus <= vision.quota.gpus + sum(grants.values())
+        assert ledger.team_usage("vision").gpus <= ledger.effective_quota(vision).gpus
+        for user in users:
+            cap = vision.quota.gpus_per_user + grants.get(("vision", user), 0)
+            assert ledger.user_usage("vision", user).gpus <= cap

@@ -278,6 +278,194 @@ def test_overrides_change_at_run_time() -> None:
     ledger.set_quota_override("vision", None)
 
 
+def test_set_quota_overrides_replaces_them_all() -> None:
+    config = sample_config()
+    vision, nlp = config.teams["vision"], config.teams["nlp"]
+    ledger = Ledger(overrides={"vision": QuotaOverride(gpus=2)})
+    ledger.set_quota_overrides({"nlp": QuotaOverride(gpus=1)})
+    assert ledger.effective_quota(vision) == vision.quota
+    assert ledger.effective_quota(nlp).gpus == 1
+    ledger.set_quota_override("vision", QuotaOverride(gpus=3))
+    assert (ledger.effective_quota(vision).gpus, ledger.effective_quota(nlp).gpus) == (3, 1)
+    ledger.set_quota_overrides({})
+    assert ledger.effective_quota(vision) == vision.quota
+    assert ledger.effective_quota(nlp) == nlp.quota
+
+
+def test_set_user_grants_replaces_them_and_drops_empty_ones() -> None:
+    ledger = Ledger()
+    ledger.set_user_grants({("vision", "bob"): 2, ("vision", "cy"): 0, ("nlp", "ada"): -1})
+    assert ledger.user_grant("vision", "bob") == 2
+    assert ledger.user_grant("vision", "cy") == 0
+    assert ledger.user_grant("nlp", "ada") == 0
+    assert ledger.user_grant("nlp", "bob") == 0
+    assert dict(ledger.team_grants("vision")) == {"bob": 2}
+    assert dict(ledger.team_grants("nlp")) == {}
+    ledger.set_user_grants({("nlp", "ada"): 1})
+    assert ledger.user_grant("vision", "bob") == 0
+    assert ledger.user_grant("nlp", "ada") == 1
+
+
+Holders = tuple[tuple[str, str, int], ...]
+Grants = tuple[tuple[tuple[str, str], int], ...]
+
+
+@pytest.mark.parametrize(
+    ("grants", "holders", "override", "user", "gpus", "per_user"),
+    [
+        pytest.param((), (), None, "ada", 8, 2, id="no grants"),
+        pytest.param(((("vision", "bob"), 2),), (), None, None, 10, 2, id="team-wide"),
+        pytest.param(((("vision", "bob"), 2),), (), None, "bob", 10, 4, id="grantee"),
+        pytest.param(
+            ((("vision", "bob"), 2),), (), None, "ada", 8, 2, id="unused grant is not ada's"
+        ),
+        pytest.param(
+            ((("vision", "bob"), 2),),
+            (("vision", "bob", 2),),
+            None,
+            "ada",
+            8,
+            2,
+            id="grantee within the normal cap",
+        ),
+        pytest.param(
+            ((("vision", "bob"), 2),),
+            (("vision", "bob", 3),),
+            None,
+            "ada",
+            9,
+            2,
+            id="grantee using part of the grant",
+        ),
+        pytest.param(
+            ((("vision", "bob"), 2),),
+            (("vision", "bob", 2), ("vision", "bob", 2)),
+            None,
+            "ada",
+            10,
+            2,
+            id="grantee using all the grant",
+        ),
+        pytest.param(
+            ((("vision", "bob"), 2),),
+            (("vision", "bob", 2), ("vision", "bob", 2), ("vision", "bob", 2)),
+            None,
+            "ada",
+            10,
+            2,
+            id="grantee over the grant counts only the grant",
+        ),
+        pytest.param(
+            ((("vision", "bob"), 2),),
+            (("vision", "bob", 2), ("vision", "bob", 2)),
+            None,
+            "bob",
+            10,
+            4,
+            id="grantee's own figures do not depend on their use",
+        ),
+        pytest.param(
+            ((("vision", "bob"), 2), (("vision", "cy"), 1)),
+            (),
+            None,
+            None,
+            11,
+            2,
+            id="team-wide includes every grant",
+        ),
+        pytest.param(
+            ((("vision", "ada"), 1), (("vision", "bob"), 2)),
+            (("vision", "bob", 2), ("vision", "bob", 2)),
+            None,
+            "ada",
+            11,
+            3,
+            id="two grantees",
+        ),
+        pytest.param(
+            ((("nlp", "bob"), 2), (("nlp", "ada"), 1)),
+            (("nlp", "bob", 4), ("nlp", "bob", 2)),
+            None,
+            "ada",
+            8,
+            2,
+            id="grants in another team do not count",
+        ),
+        pytest.param(
+            ((("vision", "ada"), 2),),
+            (),
+            (("gpus", 1),),
+            "ada",
+            3,
+            3,
+            id="grant on top of the team override",
+        ),
+        pytest.param(
+            ((("vision", "ada"), 2),),
+            (),
+            (("gpus", 0),),
+            None,
+            2,
+            0,
+            id="team-wide cap stays within gpus",
+        ),
+        pytest.param(
+            ((("vision", "ada"), 64),),
+            (),
+            (("gpus", 4096), ("gpus_per_user", 4096)),
+            "ada",
+            4160,
+            4160,
+            id="past the schema's maximum without re-validation",
+        ),
+    ],
+)
+def test_effective_quota_with_grants(
+    grants: Grants,
+    holders: Holders,
+    override: tuple[tuple[str, int], ...] | None,
+    user: str | None,
+    gpus: int,
+    per_user: int,
+) -> None:
+    vision = sample_config().teams["vision"]
+    ledger = Ledger.from_pods(
+        [pod(team, who, held, server_name=f"s{i}") for i, (team, who, held) in enumerate(holders)]
+    )
+    if override is not None:
+        ledger.set_quota_override("vision", QuotaOverride(**dict(override)))
+    ledger.set_user_grants(dict(grants))
+    quota = ledger.effective_quota(vision, user)
+    assert (quota.gpus, quota.gpus_per_user) == (gpus, per_user)
+    assert quota.gpus_per_user <= quota.gpus
+    assert (quota.cpu, quota.memory) == (vision.quota.cpu, vision.quota.memory)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_grants_never_put_the_cap_above_the_total(seed: int) -> None:
+    rng = random.Random(seed)
+    config = sample_config()
+    users = ["ada", "bob", "cy", "dan"]
+    ledger = Ledger.from_pods(
+        [
+            pod(rng.choice(["vision", "nlp"]), rng.choice(users), rng.randint(0, 6), name=f"p{i}")
+            for i in range(rng.randint(0, 8))
+        ]
+    )
+    ledger.set_quota_override("vision", QuotaOverride(gpus=rng.randint(0, 8), gpus_per_user=0))
+    ledger.set_user_grants(
+        {(rng.choice(["vision", "nlp"]), user): rng.randint(-1, 4) for user in users}
+    )
+    for team in config.teams.values():
+        wide = ledger.effective_quota(team)
+        assert wide.gpus == ledger.base_quota(team).gpus + sum(
+            ledger.team_grants(team.name).values()
+        )
+        for user in [None, *users]:
+            quota = ledger.effective_quota(team, user)
+            assert 0 <= quota.gpus_per_user <= quota.gpus <= wide.gpus
+
+
 def _brute_force(pods: dict[tuple[str, str], PodSummary], reservations: dict[str, Reservation]):
     """Team and user GPU totals computed from scratch, the slow and obvious way."""
     servers: dict[str, dict[tuple[str, str | None], int]] = {}

@@ -12,12 +12,20 @@ from typing import Any
 
 import pytest
 import yaml
-from jupyterhub.scopes import _check_scopes_exist, _expand_scope
+from jupyterhub.scopes import _check_scopes_exist, _expand_scope, define_custom_scopes
 from traitlets.config import Config
 
 from hub_ext.policy import load_config
-from hub_ext.service.app import CONFIG_ENV, MLTeamsService
-from hub_ext.service.hub_config import ACCESS_SCOPE, SERVICE_SCOPES, configure_service
+from hub_ext.policy.admin_access import ADMIN_SCOPE, LEAD_SCOPE
+from hub_ext.policy.lead_roles import DEFAULT_LEAD_SCOPES, check_lead_scopes, lead_role
+from hub_ext.service.app import CONFIG_ENV, PAGES_SERVICE_NAME, PAGES_TOKEN_ENV, MLTeamsService
+from hub_ext.service.hub_config import (
+    ACCESS_SCOPE,
+    PAGES_ACCESS_SCOPE,
+    SERVICE_SCOPES,
+    configure_service,
+    lead_page_roles,
+)
 from tests.unit.policy.sample import SAMPLE
 
 pytestmark = pytest.mark.unit
@@ -37,7 +45,8 @@ def hub_config(**sections: Any) -> Config:
 def test_configure_service_adds_the_service_its_role_and_users_access() -> None:
     c = hub_config()
     entry = configure_service(c, url="http://127.0.0.1:10101")
-    assert c.JupyterHub.services == [entry]
+    pages = c.JupyterHub.services[1]
+    assert c.JupyterHub.services == [entry, pages]
     assert entry["name"] == "mlteams"
     assert entry["url"] == "http://127.0.0.1:10101"
     assert entry["command"] == [sys.executable, "-m", "hub_ext.service"]
@@ -57,19 +66,61 @@ def test_configure_service_adds_the_service_its_role_and_users_access() -> None:
     ]
 
 
+def test_the_admin_pages_are_a_listed_service_of_the_same_process() -> None:
+    c = hub_config()
+    entry = configure_service(c, url="http://127.0.0.1:10101")
+    pages = next(s for s in c.JupyterHub.services if s["name"] == PAGES_SERVICE_NAME)
+    # same process, its own prefix and OAuth client, in the Services menu
+    assert pages["url"] == entry["url"] and "command" not in pages
+    assert pages["display"] is True and pages["oauth_no_confirm"] is True
+    assert entry["environment"][PAGES_TOKEN_ENV] == pages["api_token"]
+    assert len(pages["api_token"]) == 64
+    allowed = set(pages["oauth_client_allowed_scopes"])
+    assert {PAGES_ACCESS_SCOPE, ADMIN_SCOPE, LEAD_SCOPE, "read:users", "delete:servers"} <= allowed
+    # the custom scopes are declared, and they and every allowed scope are ones the hub knows
+    assert set(c.JupyterHub.custom_scopes) == {ADMIN_SCOPE, LEAD_SCOPE}
+    define_custom_scopes(c.JupyterHub.custom_scopes)
+    _check_scopes_exist(allowed | set(entry["oauth_client_allowed_scopes"]))
+    # leads open the pages and hold the lead scope of their team only; nobody else is given
+    # access to the pages, so the menu link is theirs (and the hub admins')
+    lead_scopes = c.TeamOAuthenticator.lead_scopes
+    assert f"{LEAD_SCOPE}!group={{team}}" in lead_scopes and PAGES_ACCESS_SCOPE in lead_scopes
+    assert set(DEFAULT_LEAD_SCOPES) <= set(lead_scopes)
+    roles = {role["name"]: role for role in c.JupyterHub.load_roles}
+    assert PAGES_ACCESS_SCOPE not in roles["user"]["scopes"]
+    vision = lead_role("vision", check_lead_scopes(lead_scopes))
+    assert vision["groups"] == ["vision-leads"]
+    assert f"{LEAD_SCOPE}!group=vision" in vision["scopes"]
+    # the hub reads the pages' overrides from the service's database
+    assert c.MLTeams.overrides_db_url
+    # a second call keeps one entry and the same token
+    token = pages["api_token"]
+    configure_service(c)
+    assert [s["name"] for s in c.JupyterHub.services].count(PAGES_SERVICE_NAME) == 1
+    assert c.TeamOAuthenticator.lead_scopes.count(PAGES_ACCESS_SCOPE) == 1
+    assert pages["api_token"] == token
+
+
+def test_lead_page_roles_for_a_hub_without_managed_roles() -> None:
+    roles = lead_page_roles(["vision", "nlp"])
+    assert [role["groups"] for role in roles] == [["vision-leads"], ["nlp-leads"]]
+    assert f"{LEAD_SCOPE}!group=nlp" in roles[1]["scopes"]
+    assert "delete:servers!group=nlp" in roles[1]["scopes"]
+
+
 def test_configure_service_completes_what_the_chart_declared() -> None:
     chart_service = {"name": "mlteams", "url": "http://hub:10101", "api_token": "from-chart"}
     user_role = {"name": "user", "scopes": ["self", "list:users"]}
     c = hub_config(services=[chart_service], load_roles=[user_role])
     entry = configure_service(c, url="http://127.0.0.1:1")
-    assert len(c.JupyterHub.services) == 1
+    assert len(c.JupyterHub.services) == 2
     assert entry["url"] == "http://hub:10101"
     assert entry["api_token"] == "from-chart"
     roles = {role["name"]: role for role in c.JupyterHub.load_roles}
     assert roles["user"]["scopes"] == ["self", "list:users", ACCESS_SCOPE]
     # calling it twice changes nothing more
     configure_service(c)
-    assert len(c.JupyterHub.services) == 1
+    assert len(c.JupyterHub.services) == 2
     assert [r["name"] for r in c.JupyterHub.load_roles].count("mlteams-service") == 1
     # the servers' /mlteams/promote forwards to the service under its prefix
     assert c.MLTeamsTracking.service_url == "http://hub:10101/services/mlteams/"

@@ -1,0 +1,312 @@
+"""Table tests of the admin pages' pure parts: who sees which team (``admin_access``), what the
+forms accept (``admin_forms``), the overview's shaping, sorting, filtering and CSV
+(``admin_overview``), and GPU-hours (``gpu_hours``)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import pytest
+
+from hub_ext.policy import load_config
+from hub_ext.policy.admin_access import (
+    ADMIN_SCOPE,
+    LEAD_SCOPE,
+    AccessRefused,
+    require_admin,
+    require_pages,
+    require_team,
+    viewer_from_model,
+    visible_teams,
+)
+from hub_ext.policy.admin_forms import (
+    FormError,
+    decision_input,
+    grant_input,
+    quota_request_input,
+    stop_input,
+    team_override_input,
+)
+from hub_ext.policy.admin_overview import (
+    csv_text,
+    filter_members,
+    member_rows,
+    sort_members,
+    team_overview,
+)
+from hub_ext.policy.gpu_hours import DAY, HOUR, GpuSession, gpu_hours, hours_by_window
+from hub_ext.policy.ledger import PodSummary
+
+pytestmark = pytest.mark.unit
+
+TEAMS = ("nlp", "vision")
+NOW = 1_800_000_000.0
+
+
+@pytest.mark.parametrize(
+    ("model", "admin", "leads"),
+    [
+        ({"name": "root", "admin": True, "scopes": []}, True, set()),
+        ({"name": "ops", "scopes": [ADMIN_SCOPE]}, True, set()),
+        ({"name": "lena", "scopes": [f"{LEAD_SCOPE}!group=vision"]}, False, {"vision"}),
+        (
+            {"name": "two", "scopes": [f"{LEAD_SCOPE}!group=vision", f"{LEAD_SCOPE}!group=nlp"]},
+            False,
+            {"vision", "nlp"},
+        ),
+        # an unfiltered lead scope is not "every team"; a filter on no team gives nothing
+        ({"name": "odd", "scopes": [LEAD_SCOPE, f"{LEAD_SCOPE}!group=audio"]}, False, set()),
+        ({"name": "odd2", "scopes": [f"{LEAD_SCOPE}!user=vision"]}, False, set()),
+        ({"name": "alice", "scopes": ["access:services!service=mlteams"]}, False, set()),
+        ({"name": "bad", "admin": "yes", "scopes": "custom:mlteams:admin"}, False, set()),
+    ],
+)
+def test_the_viewer_comes_from_the_hub_model(
+    model: dict[str, Any], admin: bool, leads: set[str]
+) -> None:
+    viewer = viewer_from_model(model, TEAMS)
+    assert viewer.admin is admin
+    assert set(viewer.lead_of) == leads
+    assert viewer.has_pages is (admin or bool(leads))
+
+
+def test_a_lead_sees_and_acts_on_their_team_only() -> None:
+    lena = viewer_from_model({"name": "lena", "scopes": [f"{LEAD_SCOPE}!group=vision"]}, TEAMS)
+    assert visible_teams(lena, TEAMS) == ["vision"]
+    require_team(lena, "vision")
+    with pytest.raises(AccessRefused, match="not team nlp") as refused:
+        require_team(lena, "nlp")
+    assert refused.value.http_status == 403
+    with pytest.raises(AccessRefused, match="Only platform admins may raise"):
+        require_admin(lena, "raise a quota")
+    alice = viewer_from_model({"name": "alice"}, TEAMS)
+    with pytest.raises(AccessRefused, match="team leads and platform admins"):
+        require_pages(alice)
+    admin = viewer_from_model({"name": "root", "admin": True}, TEAMS)
+    assert visible_teams(admin, TEAMS) == list(TEAMS)
+    assert admin.role_in("nlp") == "admin" and lena.role_in("vision") == "lead"
+    assert lena.role_in("nlp") is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"gpus": 6}, "Give a reason"),
+        ({"reason": "more"}, "Set at least one of"),
+        ({"gpus": "six", "reason": "x"}, "gpus must be a whole number"),
+        ({"gpus": 6, "reason": "x", "hours": "0"}, "hours must be a whole number from 1"),
+        ({"gpus": 6, "reason": "x", "colour": "red"}, "Unknown field 'colour'"),
+        ({"gpus": 2, "gpus_per_user": 3, "reason": "x"}, "must not exceed gpus"),
+        ({"gpus": 6, "reason": "x" * 2001}, "at most 2000"),
+        (["gpus"], "JSON object"),
+    ],
+)
+def test_a_bad_team_override_names_the_field(raw: Any, message: str) -> None:
+    with pytest.raises(FormError, match=message):
+        team_override_input(raw, now=NOW)
+
+
+def test_a_team_override_from_a_form_or_json() -> None:
+    form = team_override_input(
+        {"gpus": "6", "gpus_per_user": "", "hours": "2", "reason": " burst ", "_xsrf": "t"},
+        now=NOW,
+    )
+    assert form.change.gpus == 6 and form.change.gpus_per_user is None
+    assert form.expires_at == NOW + 2 * HOUR and form.reason == "burst"
+    json_body = team_override_input({"gpus_per_user": 1, "reason": "fair"}, now=NOW)
+    assert json_body.change.gpus_per_user == 1 and json_body.expires_at is None
+    memory = team_override_input({"memory": "64Gi", "reason": "x"}, now=NOW)
+    assert memory.change.memory == 64 * 2**30
+
+
+@pytest.mark.parametrize(
+    ("parse", "raw", "message"),
+    [
+        (grant_input, {"user": "bob", "extra_gpus": 2, "reason": "x"}, "hours must be"),
+        (grant_input, {"user": "", "extra_gpus": 2, "hours": 1, "reason": "x"}, "Name the user"),
+        (grant_input, {"user": "bob", "extra_gpus": 0, "hours": 1, "reason": "x"}, "from 1 to 64"),
+        (quota_request_input, {"team": "vision", "gpus": 2, "hours": 4}, "Give a reason"),
+        (quota_request_input, {"gpus": 2, "hours": 4, "reason": "x"}, "Name the team"),
+        (decision_input, {"decision": "maybe"}, "approve or reject"),
+        (decision_input, {"decision": "reject", "comment": " "}, "Say why you reject"),
+        (stop_input, {}, "Give a reason"),
+    ],
+)
+def test_bad_action_forms_are_refused_with_a_message(parse: Any, raw: Any, message: str) -> None:
+    kwargs = {"now": NOW} if parse is grant_input else {}
+    with pytest.raises(FormError, match=message):
+        parse(raw, **kwargs)
+
+
+def test_good_action_forms() -> None:
+    grant = grant_input({"user": "bob", "extra_gpus": "2", "hours": "3", "reason": "x"}, now=NOW)
+    assert (grant.user, grant.extra_gpus, grant.expires_at) == ("bob", 2, NOW + 3 * HOUR)
+    asked = quota_request_input({"team": "vision", "gpus": 2, "hours": 4, "reason": "deadline"})
+    assert (asked.team, asked.gpus, asked.hours) == ("vision", 2, 4)
+    assert decision_input({"decision": "approve"}).approve is True
+    assert decision_input({"decision": "reject", "comment": "no"}).approve is False
+
+
+CONFIG = {
+    "profiles": {
+        "cpu": {"image": "i:1"},
+        "gpu1": {"image": "i:1", "gpus": 1},
+    },
+    "teams": {
+        "vision": {
+            "groups": ["vision"],
+            "quota": {"gpus": 4, "gpus_per_user": 2},
+            "profiles": ["gpu1", "cpu"],
+        },
+    },
+}
+
+
+def pod(user: str, gpus: int, phase: str = "Running", server: str = "") -> PodSummary:
+    return PodSummary(
+        namespace="team-vision",
+        name=f"jupyter-{user}{'-' + server if server else ''}",
+        team="vision",
+        user=user,
+        profile="gpu1" if gpus else "cpu",
+        server=f"{user}/{server}",
+        gpus=gpus,
+        phase=phase,
+    )
+
+
+def test_the_overview_counts_in_use_reserved_queue_and_members() -> None:
+    config = load_config(CONFIG)
+    team = config.teams["vision"]
+    pods = [
+        pod("alice", 1),
+        pod("alice", 1, server="big"),
+        pod("bob", 1, phase="Pending"),
+        pod("carol", 1, phase="Succeeded"),
+    ]
+    users = [
+        {
+            "name": "alice",
+            "groups": ["vision"],
+            "servers": {
+                "": {"started": "2026-12-01T10:00:00Z", "last_activity": "2026-12-01T11:00:00Z"},
+                "big": {"started": "2026-12-01T09:00:00Z", "last_activity": None},
+            },
+        },
+        {
+            "name": "dora",
+            "groups": ["vision"],
+            "servers": {
+                "": {
+                    "pending": "spawn",
+                    "ready": False,
+                    "user_options": {"profile": "gpu1"},
+                    "started": "2026-12-01T11:00:00Z",
+                }
+            },
+        },
+    ]
+    overview = team_overview(
+        config,
+        team,
+        quota=team.quota,
+        override=None,
+        grants=[],
+        pods=pods,
+        users=users,
+        hours={"erin": {7: 1.5, 30: 3.0}},
+    )
+    assert overview["gpus_in_use"] == 2
+    assert overview["gpus_reserved"] == 1
+    assert overview["servers_running"] == 2
+    assert overview["queue"] == [{"user": "dora", "gpus": 1, "position": 1}]
+    rows = {row["user"]: row for row in overview["members"]}
+    assert sorted(rows) == ["alice", "bob", "erin"]
+    assert rows["alice"]["gpus"] == 2 and len(rows["alice"]["servers"]) == 2
+    assert rows["alice"]["last_activity"] == "2026-12-01T11:00:00Z"
+    assert rows["erin"]["servers"] == [] and rows["erin"]["gpu_hours_30d"] == 3.0
+    assert overview["configured"]["gpus"] == 4 and overview["notes"] == []
+
+
+def test_the_overview_says_what_it_could_not_read() -> None:
+    config = load_config(CONFIG)
+    team = config.teams["vision"]
+    overview = team_overview(
+        config, team, quota=team.quota, override=None, grants=[], pods=None, users=None, hours={}
+    )
+    assert overview["gpus_in_use"] is None and overview["queue"] is None
+    assert "did not list the pods of namespace team-vision" in overview["notes"][0]
+    assert "hub did not answer" in overview["notes"][1]
+
+
+def rows() -> list[dict[str, Any]]:
+    return member_rows(
+        [pod("alice", 2), pod("bob", 1), pod("carol", 0, server="=cmd")],
+        [],
+        {"bob": {7: 9.0, 30: 9.0}, "alice": {7: 1.0, 30: 20.0}},
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "descending", "order"),
+    [
+        ("user", False, ["alice", "bob", "carol"]),
+        ("user", True, ["carol", "bob", "alice"]),
+        ("gpus", True, ["alice", "bob", "carol"]),
+        ("gpu_hours_7d", True, ["bob", "alice", "carol"]),
+        ("gpu_hours_30d", False, ["carol", "bob", "alice"]),
+    ],
+)
+def test_members_sort(key: str, descending: bool, order: list[str]) -> None:
+    assert [r["user"] for r in sort_members(rows(), key, descending)] == order
+
+
+def test_members_filter_and_an_unknown_sort_is_refused() -> None:
+    assert [r["user"] for r in filter_members(rows(), "BO")] == ["bob"]
+    assert [r["user"] for r in filter_members(rows(), "cpu")] == ["carol"]
+    assert len(filter_members(rows(), "  ")) == 3
+    with pytest.raises(ValueError, match="sort must be one of"):
+        sort_members(rows(), "password")
+
+
+def test_the_csv_has_a_line_per_server_and_no_formulas() -> None:
+    text = csv_text([{"team": "vision", "members": rows()}])
+    lines = list(csv.reader(io.StringIO(text)))
+    assert lines[0][:3] == ["team", "user", "server"]
+    assert [line[1] for line in lines[1:]] == ["alice", "bob", "carol"]
+    assert lines[3][2] == "'=cmd"  # a server name a spreadsheet would run stays text
+
+
+@pytest.mark.parametrize(
+    ("session", "days", "hours"),
+    [
+        # two GPUs for three hours, an hour ago
+        (GpuSession("vision", "a", 2, NOW - 4 * HOUR, NOW - HOUR, NOW - HOUR), 7, 6.0),
+        # still running, last seen now
+        (GpuSession("vision", "a", 1, NOW - 2 * HOUR, NOW), 7, 2.0),
+        # started ten days ago: only the last seven count
+        (GpuSession("vision", "a", 1, NOW - 10 * DAY, NOW), 7, 168.0),
+        (GpuSession("vision", "a", 1, NOW - 10 * DAY, NOW), 30, 240.0),
+        # ended before the window
+        (GpuSession("vision", "a", 4, NOW - 40 * DAY, NOW - 31 * DAY, NOW - 31 * DAY), 30, 0.0),
+        # another team's
+        (GpuSession("nlp", "a", 1, NOW - HOUR, NOW), 7, 0.0),
+    ],
+)
+def test_gpu_hours_count_what_was_seen_inside_the_window(
+    session: GpuSession, days: int, hours: float
+) -> None:
+    assert gpu_hours([session], team="vision", now=NOW, days=days).get("a", 0.0) == hours
+
+
+def test_gpu_hours_by_window_per_user() -> None:
+    sessions = [
+        GpuSession("vision", "a", 1, NOW - 20 * DAY, NOW - 19 * DAY, NOW - 19 * DAY),
+        GpuSession("vision", "b", 2, NOW - HOUR, NOW),
+    ]
+    assert hours_by_window(sessions, team="vision", now=NOW) == {
+        "a": {7: 0.0, 30: 24.0},
+        "b": {7: 2.0, 30: 2.0},
+    }
