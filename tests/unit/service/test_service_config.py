@@ -18,6 +18,8 @@ from traitlets.config import Config
 from hub_ext.policy import load_config
 from hub_ext.policy.admin_access import ADMIN_SCOPE, LEAD_SCOPE
 from hub_ext.policy.lead_roles import DEFAULT_LEAD_SCOPES, check_lead_scopes, lead_role
+from hub_ext.service.admin.cluster import AdminCluster
+from hub_ext.service.admin.workflow import AdminWorkflow
 from hub_ext.service.app import CONFIG_ENV, PAGES_SERVICE_NAME, PAGES_TOKEN_ENV, MLTeamsService
 from hub_ext.service.hub_config import (
     ACCESS_SCOPE,
@@ -26,6 +28,7 @@ from hub_ext.service.hub_config import (
     configure_service,
     lead_page_roles,
 )
+from hub_ext.service.store import Store
 from tests.unit.policy.sample import SAMPLE
 
 pytestmark = pytest.mark.unit
@@ -139,16 +142,19 @@ def test_the_service_holds_shares_but_no_share_codes_and_no_admin_scope() -> Non
     assert "servers" not in held and "read:users" not in held
 
 
-def test_the_openapi_description_covers_every_route() -> None:
+def test_the_openapi_description_covers_every_route(tmp_path: Path) -> None:
     described = yaml.safe_load((REPO / "hub_ext/service/openapi.yaml").read_text())
     app = MLTeamsService(
         service_url="http://127.0.0.1:1", hub_api_url="http://127.0.0.1:2/hub/api", api_token="x"
     )
     config = load_config(SAMPLE)
+    store = Store(f"sqlite:///{tmp_path / 'service.sqlite'}")
+    admin = AdminWorkflow(config, store, AdminCluster())
     served = {
         rule.matcher.regex.pattern.removeprefix("/services/mlteams").rstrip("$")
-        for rule in app.make_app(config).wildcard_router.rules
+        for rule in app.make_app(config, admin=admin).wildcard_router.rules
     }
+    store.close()
     paths = {
         re.sub(r"\{(?!server\})\w+\}", "([^/]+)", path).replace("{server}", "([^/]*)")
         for path in described["paths"]
