@@ -50,11 +50,17 @@ class AdminAPIHandler(APIHandler):
         return self.context.workflow
 
     def viewer(self) -> Viewer:
-        viewer = viewer_from_model(self.caller(), self.context.config.teams)
         if self.request.method not in ("GET", "HEAD"):
-            # a browser's cookie must come with the hub's XSRF token; a token needs none
-            self.check_xsrf_cookie()
-        return viewer
+            # a browser's cookie must come with the hub's XSRF token; a token needs none.
+            # HubOAuth drops a cookie sent without it (no caller, which would read as "sign in
+            # first"), so check before the caller: a signed-in cookie gets the 403 naming it
+            signed_in = self.current_user  # first: it marks a token-authenticated request
+            cookie_only = self.hub_auth.get_token(self) and not self.hub_auth.get_token(
+                self, in_cookie=False
+            )
+            if signed_in or cookie_only:
+                self.check_xsrf_cookie()
+        return viewer_from_model(self.caller(), self.context.config.teams)
 
     def viewer_hub(self) -> HubAPI:
         """The hub's API with the caller's own token."""
@@ -167,7 +173,7 @@ class StopServerHandler(AdminAPIHandler):
         reason = self.checked(stop_input, self.body())
         found = await self.run(
             self.workflow.stop_server(
-                viewer, self.viewer_hub(), team=team, user=user, server=server or "", reason=reason
+                viewer, self.context.hub, team=team, user=user, server=server or "", reason=reason
             )
         )
         self.reply(200, found)
