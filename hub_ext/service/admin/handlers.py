@@ -173,7 +173,7 @@ class StopServerHandler(AdminAPIHandler):
         reason = self.checked(stop_input, self.body())
         found = await self.run(
             self.workflow.stop_server(
-                viewer, self.context.hub, team=team, user=user, server=server or "", reason=reason
+                viewer, self.viewer_hub(), team=team, user=user, server=server or "", reason=reason
             )
         )
         self.reply(200, found)

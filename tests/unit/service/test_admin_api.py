@@ -184,7 +184,9 @@ class UserModel(HubHandler):
         if name not in self.hub.users:
             self.answer(404, {"status": 404, "message": "no such user"})
         else:
-            self.answer(200, {"kind": "user", "name": name, "groups": self.hub.users[name]["groups"]})
+            self.answer(
+                200, {"kind": "user", "name": name, "groups": self.hub.users[name]["groups"]}
+            )
 
 
 class ServerOf(HubHandler):
