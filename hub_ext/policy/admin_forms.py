@@ -17,9 +17,9 @@ from hub_ext.policy.validation import ConfigError
 
 MAX_REASON = 2000
 MAX_HOURS = 24 * 366
+MAX_MINUTES = 60 * MAX_HOURS
 MAX_EXTRA_GPUS = 64
 QUOTA_FIELDS = ("gpus", "gpus_per_user", "cpu", "memory")
-HOUR = 3600.0
 
 
 class FormError(ValueError):
@@ -49,7 +49,7 @@ class GrantInput:
 class QuotaRequestInput:
     team: str
     gpus: int
-    hours: int
+    minutes: int
     reason: str
 
 
@@ -95,19 +95,55 @@ def whole_number(raw: Mapping[str, Any], field: str, *, low: int, high: int) -> 
     return value
 
 
-def expiry_of(raw: Mapping[str, Any], *, now: float, required: bool = False) -> float | None:
-    """The expiry from ``hours`` (from now); ``None`` when left empty and not ``required``."""
-    if _blank(raw.get("hours")):
+def duration_minutes(raw: Mapping[str, Any], *, required: bool = False) -> int | None:
+    """A duration in whole minutes, from ``minutes`` or from ``hours`` (a number such as 2 or
+    0.5); ``None`` when neither is given and it is not ``required``."""
+    hours, minutes = raw.get("hours"), raw.get("minutes")
+    if not _blank(hours) and not _blank(minutes):
+        raise FormError("Give hours or minutes, not both.")
+    if not _blank(minutes):
+        return whole_number(raw, "minutes", low=1, high=MAX_MINUTES)
+    if _blank(hours):
         if required:
-            raise FormError(f"hours must be a whole number from 1 to {MAX_HOURS}.")
+            raise FormError(f"Say for how long: hours from 0.1 to {MAX_HOURS}, or minutes.")
         return None
-    return now + whole_number(raw, "hours", low=1, high=MAX_HOURS) * HOUR
+    value: Any = hours
+    if isinstance(value, str) and re.fullmatch(r"\s*\d{1,5}(\.\d{1,3})?\s*", value):
+        value = float(value)
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not 0 < value <= MAX_HOURS
+        or value != value  # NaN
+    ):
+        raise FormError(f"hours must be a number above 0 and at most {MAX_HOURS}.")
+    return max(1, round(float(value) * 60))
+
+
+def describe_minutes(minutes: int) -> str:
+    """A duration in words: ``45 min``, ``2 h``, ``2 h 30 min``, ``3 d``."""
+    days, rest = divmod(max(int(minutes), 0), 24 * 60)
+    hours, mins = divmod(rest, 60)
+    parts = [
+        f"{days} d" if days else "",
+        f"{hours} h" if hours else "",
+        f"{mins} min" if mins else "",
+    ]
+    return " ".join(part for part in parts if part) or "0 min"
+
+
+def expiry_of(raw: Mapping[str, Any], *, now: float, required: bool = False) -> float | None:
+    """The expiry, ``hours`` or ``minutes`` from now; ``None`` when left empty and not
+    ``required``."""
+    minutes = duration_minutes(raw, required=required)
+    return None if minutes is None else now + minutes * 60.0
 
 
 def team_override_input(raw: Any, *, now: float) -> TeamOverrideInput:
-    """A team's quota override: at least one of ``QUOTA_FIELDS``, a reason, optional hours."""
+    """A team's quota override: at least one of ``QUOTA_FIELDS``, a reason, optional hours or
+    minutes."""
     body = _object(raw)
-    _unknown(body, (*QUOTA_FIELDS, "hours", "reason"))
+    _unknown(body, (*QUOTA_FIELDS, "hours", "minutes", "reason"))
     values: dict[str, Any] = {}
     for field in QUOTA_FIELDS:
         value = body.get(field)
@@ -126,9 +162,10 @@ def team_override_input(raw: Any, *, now: float) -> TeamOverrideInput:
 
 
 def grant_input(raw: Any, *, now: float) -> GrantInput:
-    """A grant of extra GPUs to one user: user, extra_gpus, hours (required), reason."""
+    """A grant of extra GPUs to one user: user, extra_gpus, hours or minutes (required),
+    reason."""
     body = _object(raw)
-    _unknown(body, ("user", "extra_gpus", "hours", "reason"))
+    _unknown(body, ("user", "extra_gpus", "hours", "minutes", "reason"))
     user = body.get("user")
     if _blank(user) or not isinstance(user, str) or len(user) > 253:
         raise FormError("Name the user the GPUs are for.")
@@ -138,15 +175,16 @@ def grant_input(raw: Any, *, now: float) -> GrantInput:
 
 
 def quota_request_input(raw: Any) -> QuotaRequestInput:
-    """A user's request for more GPUs: team, gpus, hours, reason."""
+    """A user's request for more GPUs: team, gpus, for how long (hours or minutes), reason."""
     body = _object(raw)
-    _unknown(body, ("team", "gpus", "hours", "reason"))
+    _unknown(body, ("team", "gpus", "hours", "minutes", "reason"))
     team = body.get("team")
     if _blank(team) or not isinstance(team, str):
         raise FormError("Name the team the GPUs are for.")
     gpus = whole_number(body, "gpus", low=1, high=MAX_EXTRA_GPUS)
-    hours = whole_number(body, "hours", low=1, high=MAX_HOURS)
-    return QuotaRequestInput(team.strip(), gpus, hours, reason_of(body))
+    minutes = duration_minutes(body, required=True)
+    assert minutes is not None
+    return QuotaRequestInput(team.strip(), gpus, minutes, reason_of(body))
 
 
 def decision_input(raw: Any) -> DecisionInput:

@@ -135,7 +135,7 @@ class OverridesHandler(AdminAPIHandler):
 
 class TeamOverrideHandler(AdminAPIHandler):
     """``POST /api/admin/teams/<team>/override``: change a team's quota, with a reason and an
-    optional expiry in hours."""
+    optional expiry (``hours`` or ``minutes``)."""
 
     async def post(self, team: str) -> None:
         viewer = self.admin_viewer()
@@ -214,7 +214,7 @@ class AuditTrailHandler(AdminAPIHandler):
 
 class MyQuotaRequestsHandler(AdminAPIHandler):
     """``GET /api/quota-requests``: the caller's own requests; ``POST`` asks for more GPUs
-    (``{"team", "gpus", "hours", "reason"}``)."""
+    (``{"team", "gpus", "hours" or "minutes", "reason"}``)."""
 
     async def get(self) -> None:
         name = self.caller()["name"]

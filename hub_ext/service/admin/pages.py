@@ -26,6 +26,7 @@ from hub_ext.policy.admin_access import AccessRefused, Viewer, require_pages, vi
 from hub_ext.policy.admin_forms import (
     FormError,
     decision_input,
+    describe_minutes,
     grant_input,
     revoke_input,
     stop_input,
@@ -71,10 +72,12 @@ def hub_templates() -> str:
 def template_environment(extra_paths: list[str] | None = None) -> Environment:
     """Our templates first, then the admin's (the chart's custom templates), then the hub's."""
     paths = [str(TEMPLATES), *(extra_paths or []), hub_templates()]
-    return Environment(
+    env = Environment(
         loader=ChoiceLoader([FileSystemLoader(path) for path in paths]),
         autoescape=select_autoescape(default=True, default_for_string=True),
     )
+    env.filters["duration"] = describe_minutes
+    return env
 
 
 @dataclass(frozen=True)

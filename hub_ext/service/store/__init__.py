@@ -151,7 +151,7 @@ class QuotaRequestRow:
     team: str
     user: str
     gpus: int
-    hours: int
+    minutes: int
     reason: str
     state: str
     created_at: datetime

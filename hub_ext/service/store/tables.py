@@ -116,9 +116,9 @@ quota_requests = Table(
     Column("id", String(32), primary_key=True),
     Column("team", String(63), nullable=False, index=True),
     Column("user", String(NAME), nullable=False),
-    # extra GPUs asked for, and for how many hours once approved
+    # extra GPUs asked for, and for how many minutes once approved
     Column("gpus", Integer, nullable=False),
-    Column("hours", Integer, nullable=False),
+    Column("minutes", Integer, nullable=False),
     Column("reason", Text, nullable=False),
     # pending, approved, rejected or withdrawn
     Column("state", String(16), nullable=False, index=True),

@@ -24,6 +24,7 @@ from hub_ext.policy.admin_access import (
 from hub_ext.policy.admin_forms import (
     FormError,
     decision_input,
+    describe_minutes,
     grant_input,
     quota_request_input,
     stop_input,
@@ -96,7 +97,10 @@ def test_a_lead_sees_and_acts_on_their_team_only() -> None:
         ({"gpus": 6}, "Give a reason"),
         ({"reason": "more"}, "Set at least one of"),
         ({"gpus": "six", "reason": "x"}, "gpus must be a whole number"),
-        ({"gpus": 6, "reason": "x", "hours": "0"}, "hours must be a whole number from 1"),
+        ({"gpus": 6, "reason": "x", "hours": "0"}, "hours must be a number above 0"),
+        ({"gpus": 6, "reason": "x", "hours": "soon"}, "hours must be a number above 0"),
+        ({"gpus": 6, "reason": "x", "hours": 1, "minutes": 5}, "hours or minutes, not both"),
+        ({"gpus": 6, "reason": "x", "minutes": "0"}, "minutes must be a whole number from 1"),
         ({"gpus": 6, "reason": "x", "colour": "red"}, "Unknown field 'colour'"),
         ({"gpus": 2, "gpus_per_user": 3, "reason": "x"}, "must not exceed gpus"),
         ({"gpus": 6, "reason": "x" * 2001}, "at most 2000"),
@@ -124,7 +128,7 @@ def test_a_team_override_from_a_form_or_json() -> None:
 @pytest.mark.parametrize(
     ("parse", "raw", "message"),
     [
-        (grant_input, {"user": "bob", "extra_gpus": 2, "reason": "x"}, "hours must be"),
+        (grant_input, {"user": "bob", "extra_gpus": 2, "reason": "x"}, "Say for how long"),
         (grant_input, {"user": "", "extra_gpus": 2, "hours": 1, "reason": "x"}, "Name the user"),
         (grant_input, {"user": "bob", "extra_gpus": 0, "hours": 1, "reason": "x"}, "from 1 to 64"),
         (quota_request_input, {"team": "vision", "gpus": 2, "hours": 4}, "Give a reason"),
@@ -143,8 +147,22 @@ def test_bad_action_forms_are_refused_with_a_message(parse: Any, raw: Any, messa
 def test_good_action_forms() -> None:
     grant = grant_input({"user": "bob", "extra_gpus": "2", "hours": "3", "reason": "x"}, now=NOW)
     assert (grant.user, grant.extra_gpus, grant.expires_at) == ("bob", 2, NOW + 3 * HOUR)
+    half = grant_input({"user": "bob", "extra_gpus": 1, "hours": "0.5", "reason": "x"}, now=NOW)
+    assert half.expires_at == NOW + 30 * 60
+    short = grant_input({"user": "bob", "extra_gpus": 1, "minutes": 3, "reason": "x"}, now=NOW)
+    assert short.expires_at == NOW + 180
     asked = quota_request_input({"team": "vision", "gpus": 2, "hours": 4, "reason": "deadline"})
-    assert (asked.team, asked.gpus, asked.hours) == ("vision", 2, 4)
+    assert (asked.team, asked.gpus, asked.minutes) == ("vision", 2, 240)
+    brief = quota_request_input({"team": "vision", "gpus": 2, "minutes": 5, "reason": "demo"})
+    assert brief.minutes == 5
+
+
+@pytest.mark.parametrize(
+    ("minutes", "words"),
+    [(0, "0 min"), (45, "45 min"), (120, "2 h"), (150, "2 h 30 min"), (3 * 1440 + 60, "3 d 1 h")],
+)
+def test_durations_in_words(minutes: int, words: str) -> None:
+    assert describe_minutes(minutes) == words
     assert decision_input({"decision": "approve"}).approve is True
     assert decision_input({"decision": "reject", "comment": "no"}).approve is False
 

@@ -82,7 +82,7 @@ def quota_request(store: Store, request_id: str, **values: Any) -> Any:
         "team": "vision",
         "user": "alice",
         "gpus": 2,
-        "hours": 24,
+        "minutes": 24 * 60,
         "reason": "a sweep",
         "state": "pending",
         "created_at": NOW,

@@ -56,7 +56,7 @@ def upgrade() -> None:
         sa.Column("team", sa.String(63), nullable=False, index=True),
         sa.Column("user", sa.String(253), nullable=False),
         sa.Column("gpus", sa.Integer, nullable=False),
-        sa.Column("hours", sa.Integer, nullable=False),
+        sa.Column("minutes", sa.Integer, nullable=False),
         sa.Column("reason", sa.Text, nullable=False),
         sa.Column("state", sa.String(16), nullable=False, index=True),
         sa.Column("created_at", _when(), nullable=False),
