@@ -1,0 +1,255 @@
+"""The admin pages in Chromium on the rig: who sees which team, a lead stopping a server, an
+admin's quota override that lets a fifth GPU server in, survives a restart of the hub and the
+service and reverts at its expiry, a member's quota request approved by the lead, and the audit
+trail of it all. Screenshots of each state in test-results/ (admin-*.png)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from devenv.hub import LocalHub
+from tests.browser.hub_pages import sign_in
+from tests.integration.sharing_helpers import SERVICE_API, as_user, user_token
+from tests.integration.team_hub_helpers import restart_hub, wait_server_sync
+from tests.kube_helpers import poll
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
+
+PAGES = "/services/mlteams-admin/"
+# four members who fill team vision's 4 GPUs (1 each), and the ones who want a fifth
+FILLERS = ("v-00", "v-01", "v-02", "v-03")
+FIFTH = "v-04"
+ASKER = "v-05"
+GPU1 = {"team": "vision", "profile": "gpu1"}
+
+
+def spawn(hub: LocalHub, user: str) -> tuple[int, Any]:
+    return hub.call("POST", f"/users/{user}/server", GPU1)
+
+
+def stop_all(hub: LocalHub, users: tuple[str, ...]) -> None:
+    for user in users:
+        hub.call("DELETE", f"/users/{user}/server")
+    for user in users:
+        wait_server_sync(hub, user, ready=False)
+
+
+def shot(page: Page, results_dir: Path, name: str) -> None:
+    page.screenshot(path=str(results_dir / f"admin-{name}.png"), full_page=True)
+
+
+def form_figure(hub: LocalHub, page: Page) -> str:
+    """The vision GPU sentence of the spawn form, as the member sees it now."""
+    page.goto(f"{hub.url}/hub/spawn")
+    return page.locator('fieldset[data-team="vision"]').inner_text()
+
+
+def vision_quota(hub: LocalHub, token: str) -> int:
+    status, body = as_user(hub, token, "GET", f"{SERVICE_API}/admin/teams")
+    assert status == 200, body
+    team = next(team for team in body["teams"] if team["team"] == "vision")
+    return int(team["quota"]["gpus"])
+
+
+@pytest.fixture(scope="module")
+def admin_token(team_hub: LocalHub) -> str:
+    return user_token(team_hub, "admin", "admin pages browser test")
+
+
+@pytest.fixture(scope="module")
+def vision_full(team_hub: LocalHub) -> Iterator[None]:
+    """Team vision's four GPUs held by four members, one each; stopped afterwards."""
+    for user in FILLERS:
+        status, body = spawn(team_hub, user)
+        assert status in (201, 202), body
+    try:
+        for user in FILLERS:
+            wait_server_sync(team_hub, user, ready=True)
+        yield
+    finally:
+        stop_all(team_hub, (*FILLERS, FIFTH, ASKER))
+
+
+def test_who_sees_what_and_a_lead_stops_a_server(
+    team_hub: LocalHub, browser: Browser, results_dir: Path
+) -> None:
+    status, body = team_hub.call("POST", "/users/v-alice/server", GPU1)
+    assert status in (201, 202), body
+    wait_server_sync(team_hub, "v-alice", ready=True)
+    admin = sign_in(browser, team_hub, "admin")
+    lead = sign_in(browser, team_hub, "v-lead")
+    member = sign_in(browser, team_hub, "v-dora")
+    try:
+        # a platform admin: every team
+        admin.goto(team_hub.url + PAGES)
+        expect(admin.get_by_test_id("team-vision")).to_be_visible()
+        expect(admin.get_by_test_id("team-nlp")).to_be_visible()
+        expect(admin.get_by_test_id("viewer-role")).to_contain_text("platform admin")
+        shot(admin, results_dir, "1-admin-teams")
+
+        # a lead: the menu link, then only their team
+        lead.goto(f"{team_hub.url}/hub/home")
+        lead.get_by_role("button", name="Services").or_(
+            lead.get_by_role("link", name="Services")
+        ).first.click()
+        link = lead.locator(f'a.dropdown-item[href*="{PAGES}"]')
+        expect(link).to_be_visible()
+        shot(lead, results_dir, "2-lead-menu")
+        link.click()
+        expect(lead.get_by_test_id("team-vision")).to_be_visible()
+        expect(lead.get_by_test_id("team-nlp")).to_have_count(0)
+        expect(lead.get_by_test_id("in-use-vision")).to_contain_text("1")
+        shot(lead, results_dir, "3-lead-teams")
+
+        # the lead stops a vision server, with a reason; its pod goes
+        lead.get_by_test_id("open-team-vision").click()
+        lead.get_by_test_id("stop-reason-v-alice-").fill("idle over the weekend")
+        lead.get_by_test_id("stop-v-alice-").click()
+        expect(lead.get_by_test_id("flash")).to_contain_text("stopped")
+        shot(lead, results_dir, "4-lead-stopped")
+        wait_server_sync(team_hub, "v-alice", ready=False)
+        status, model = team_hub.call("GET", "/users/v-alice")
+        assert not model["servers"], model
+
+        # another team's page: 403 with the reason
+        response = lead.goto(f"{team_hub.url}{PAGES}teams/nlp")
+        assert response is not None and response.status == 403
+        expect(lead.get_by_test_id("admin-error-message")).to_contain_text("not team nlp")
+        shot(lead, results_dir, "5-lead-other-team-403")
+
+        # a member: no menu link, and the hub refuses the pages
+        member.goto(f"{team_hub.url}/hub/home")
+        expect(member.locator(f'a[href*="{PAGES}"]')).to_have_count(0)
+        response = member.goto(team_hub.url + PAGES)
+        assert response is not None and response.status == 403
+        expect(member.locator("body")).to_contain_text("permission")
+        shot(member, results_dir, "6-member-403")
+    finally:
+        for page in (admin, lead, member):
+            page.context.close()
+        team_hub.call("DELETE", "/users/v-alice/server")
+
+
+def test_an_override_lets_a_fifth_gpu_server_in_survives_restarts_and_expires(
+    team_hub: LocalHub,
+    browser: Browser,
+    results_dir: Path,
+    vision_full: None,
+    admin_token: str,
+) -> None:
+    status, body = spawn(team_hub, FIFTH)
+    assert status == 429, body
+    assert "0 of 4 GPUs free" in body["message"]
+
+    admin = sign_in(browser, team_hub, "admin")
+    fifth = sign_in(browser, team_hub, FIFTH)
+    try:
+        admin.goto(f"{team_hub.url}{PAGES}teams/vision")
+        admin.get_by_test_id("override-gpus").fill("6")
+        # long enough to outlast a restart of the hub and the service on a slow machine
+        admin.get_by_test_id("override-hours").fill("0.1")
+        admin.get_by_test_id("override-reason").fill("conference deadline, one week")
+        set_at = time.time()
+        admin.get_by_test_id("override-submit").click()
+        expect(admin.get_by_test_id("flash")).to_contain_text("Quota changed")
+        expect(admin.get_by_test_id("quota-vision")).to_contain_text("6 GPUs")
+        shot(admin, results_dir, "7-override-set")
+
+        assert "team vision: 2 of 6 GPUs free" in form_figure(team_hub, fifth)
+        shot(fifth, results_dir, "8-spawn-form-six")
+
+        # the hub and its managed service restart; the override is still in force
+        asyncio.run(restart_hub(team_hub))
+        assert "of 6 GPUs free" in form_figure(team_hub, fifth)
+        assert time.time() < set_at + 6 * 60, "the restart outlasted the override"
+        status, body = spawn(team_hub, FIFTH)
+        assert status in (201, 202), body
+        wait_server_sync(team_hub, FIFTH, ready=True)
+        assert vision_quota(team_hub, admin_token) == 6
+
+        # at its expiry the quota goes back to 4 for the next spawn and in the ResourceQuota
+        left = set_at + 6 * 60 - time.time()
+        reverted = poll(
+            lambda: vision_quota(team_hub, admin_token), lambda gpus: gpus == 4, timeout=left + 90
+        )
+        assert reverted == 4
+        assert "of 4 GPUs free" in form_figure(team_hub, fifth)
+        admin.goto(f"{team_hub.url}{PAGES}teams/vision")
+        expect(admin.get_by_test_id("quota-vision")).to_contain_text("4 GPUs")
+        shot(admin, results_dir, "9-override-expired")
+    finally:
+        admin.context.close()
+        fifth.context.close()
+        stop_all(team_hub, (FIFTH,))
+
+
+def test_a_members_request_approved_by_the_lead_lets_them_in_and_expires(
+    team_hub: LocalHub,
+    browser: Browser,
+    results_dir: Path,
+    vision_full: None,
+    admin_token: str,
+) -> None:
+    status, body = spawn(team_hub, ASKER)
+    assert status == 429, body
+    asker_token = user_token(team_hub, ASKER, "quota request")
+    status, request = as_user(
+        team_hub,
+        asker_token,
+        "POST",
+        f"{SERVICE_API}/quota-requests",
+        {"team": "vision", "gpus": 2, "minutes": 3, "reason": "ablation runs before Friday"},
+    )
+    assert status == 201, request
+
+    lead = sign_in(browser, team_hub, "v-lead")
+    try:
+        lead.goto(f"{team_hub.url}{PAGES}requests")
+        expect(lead.get_by_test_id(f"request-{ASKER}")).to_contain_text("2")
+        shot(lead, results_dir, "10-request-waiting")
+        lead.get_by_test_id(f"comment-{ASKER}").fill("fine for the ablations")
+        approved_at = time.time()
+        lead.get_by_test_id(f"approve-{ASKER}").click()
+        expect(lead.get_by_test_id("flash")).to_contain_text("Approved")
+        shot(lead, results_dir, "11-request-approved")
+
+        # the asker's next spawn gets in on the grant; the outcome is in their own list
+        status, body = spawn(team_hub, ASKER)
+        assert status in (201, 202), body
+        wait_server_sync(team_hub, ASKER, ready=True)
+        status, mine = as_user(team_hub, asker_token, "GET", f"{SERVICE_API}/quota-requests")
+        assert [r["state"] for r in mine["requests"]] == ["approved"]
+
+        # the grant ends on time: the team's figure is 4 again
+        left = approved_at + 3 * 60 - time.time()
+        assert vision_quota(team_hub, admin_token) == 6
+        reverted = poll(
+            lambda: vision_quota(team_hub, admin_token), lambda gpus: gpus == 4, timeout=left + 90
+        )
+        assert reverted == 4 and time.time() >= approved_at + 3 * 60 - 5
+
+        # every action is in the audit trail with its reason
+        lead.goto(f"{team_hub.url}{PAGES}audit")
+        audit = lead.get_by_test_id("audit")
+        for words in (
+            "server-stopped",
+            "idle over the weekend",
+            "quota-override",
+            "conference deadline, one week",
+            "override-expired",
+            "quota-requested",
+            "ablation runs before Friday",
+            "quota-request-approved",
+            "fine for the ablations",
+        ):
+            expect(audit).to_contain_text(words)
+        shot(lead, results_dir, "12-audit")
+    finally:
+        lead.context.close()
