@@ -204,10 +204,15 @@ def team_figures(
     reading: ClusterReading,
     queue: Sequence[Mapping[str, Any]] | None,
     promotion_unavailable: str | None,
+    per_user_limit: int | None = None,
+    requests: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The answer of ``GET /api/teams/<team>`` for ``user``.
 
     ``queue`` is ``None`` when the hub could not be asked about the team's pending spawns.
+    ``per_user_limit`` is the user's own cap with the admin pages' overrides and grants (default:
+    the configured one); ``requests`` are the user's quota requests in the team, newest first
+    (``None`` when the service keeps none).
     """
     quota = quota_gpus(reading.quota)
     pods = None if reading.pods is None else pod_summaries(reading.pods)
@@ -225,9 +230,12 @@ def team_figures(
             "limit": limit,
             "in_use": in_use,
             "free": None if in_use is None else max(limit - in_use, 0),
-            "per_user_limit": team.quota.gpus_per_user,
+            "per_user_limit": (
+                team.quota.gpus_per_user if per_user_limit is None else per_user_limit
+            ),
             "you_hold": None if pods is None else gpus_held(pods, user),
             "queue": list(queue or ()),
         },
         "promotion": promotion_view(team, promotion_unavailable),
+        "quota_requests": None if requests is None else [dict(r) for r in requests],
     }

@@ -235,7 +235,7 @@ class MLTeamsService(Application):
         promotion = promotion or PromotionConfig(parent=self)
         routes: list[Any] = [
             *promotion.routes(prefix, context),
-            *team_routes(prefix, context, promotion),
+            *team_routes(prefix, context, promotion, admin=admin),
             (rf"{prefix}/api/shares", SharesHandler, {"context": context}),
             (rf"{prefix}/api/shares/([^/]*)", ServerSharesHandler, {"context": context}),
             (rf"{prefix}/api/openapi.yaml", OpenAPIHandler),

@@ -136,11 +136,17 @@ class TeamContext(ServiceContext):
     """The service context with the cluster to read and whether promotion is set up."""
 
     def __init__(
-        self, base: ServiceContext, cluster: TeamCluster, promotion_unavailable: str | None
+        self,
+        base: ServiceContext,
+        cluster: TeamCluster,
+        promotion_unavailable: str | None,
+        admin: Any = None,
     ) -> None:
         super().__init__(base.hub_auth, base.hub, base.config)
         self.cluster = cluster
         self.promotion_unavailable = promotion_unavailable
+        # the admin workflow (``AdminWorkflow``): the caller's own cap and quota requests
+        self.admin = admin
 
 
 class TeamHandler(APIHandler):
@@ -160,9 +166,10 @@ class TeamHandler(APIHandler):
             raise web.HTTPError(
                 403, f"You are not a member of team {team.name}; only its members see its figures."
             )
-        reading, pending = await asyncio.gather(
+        reading, pending, own = await asyncio.gather(
             self.context.cluster.read(team.namespace),
             pending_in_team(self.context.hub, config, team),
+            self._own_quota(team, name),
         )
         pods = pod_summaries(reading.pods or ())
         queue = None if pending is None else spawn_queue(pending, pods)
@@ -172,8 +179,24 @@ class TeamHandler(APIHandler):
             reading=reading,
             queue=queue,
             promotion_unavailable=self.context.promotion_unavailable,
+            per_user_limit=own[0],
+            requests=own[1],
         )
         self.reply(200, figures)
+
+    async def _own_quota(
+        self, team: Team, user: str
+    ) -> tuple[int | None, list[dict[str, Any]] | None]:
+        """The caller's cap in effect and their quota requests in ``team``; ``(None, None)``
+        without the admin workflow or when its database does not answer."""
+        admin = self.context.admin
+        if admin is None:
+            return None, None
+        try:
+            return await admin.own_quota(team, user)
+        except Exception as exc:
+            app_log.warning("mlteams: the caller's quota in %s is not known: %s", team.name, exc)
+            return None, None
 
 
 def team_routes(
@@ -181,8 +204,9 @@ def team_routes(
     context: ServiceContext,
     promotion: PromotionConfig,
     cluster: TeamCluster | None = None,
+    admin: Any = None,
 ) -> list[Any]:
     """The route of the team figures; promotion is unavailable where the service has none."""
     unavailable = None if promotion.enabled else NOT_SET_UP
-    team_context = TeamContext(context, cluster or TeamCluster(), unavailable)
+    team_context = TeamContext(context, cluster or TeamCluster(), unavailable, admin)
     return [(rf"{prefix}/api/teams/([^/]+)", TeamHandler, {"context": team_context})]

@@ -229,6 +229,15 @@ class MyQuotaRequestsHandler(AdminAPIHandler):
         self.reply(201, found)
 
 
+class MyQuotaRequestHandler(AdminAPIHandler):
+    """``DELETE /api/quota-requests/<id>``: withdraw one's own pending request."""
+
+    async def delete(self, request_id: str) -> None:
+        name = self.viewer().name
+        found = await self.run(self.workflow.withdraw_request(name, request_id))
+        self.reply(200, found)
+
+
 def admin_api_routes(prefix: str, context: AdminContext) -> list[Any]:
     args = {"context": context}
     admin = rf"{prefix}/api/admin"
@@ -245,4 +254,5 @@ def admin_api_routes(prefix: str, context: AdminContext) -> list[Any]:
         (rf"{admin}/quota-requests/([^/]+)/decision", DecideRequestHandler, args),
         (rf"{admin}/audit", AuditTrailHandler, args),
         (rf"{prefix}/api/quota-requests", MyQuotaRequestsHandler, args),
+        (rf"{prefix}/api/quota-requests/([^/]+)", MyQuotaRequestHandler, args),
     ]

@@ -55,6 +55,7 @@ AUDIT_ACTIONS = (
     "quota-requested",
     "quota-request-approved",
     "quota-request-rejected",
+    "quota-request-withdrawn",
     "approved",
     "rejected",
     "promoted",

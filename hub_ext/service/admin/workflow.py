@@ -304,6 +304,48 @@ class AdminWorkflow:
         rows = await self._in_thread(self.store.quota_requests, user=user)
         return [request_view(row) for row in rows]
 
+    async def own_quota(self, team: Any, user: str) -> tuple[int, list[dict[str, Any]]]:
+        """A member's GPUs-per-user cap in effect in ``team`` (with their grants) and their quota
+        requests there, newest first (at most five)."""
+        active, _ = await self.active(self.clock())
+        ledger = Ledger(namespace_teams=self.config.namespace_teams)
+        apply_to(ledger, active)
+        rows = await self._in_thread(self.store.quota_requests, team=team.name, user=user, limit=5)
+        return ledger.effective_quota(team, user).gpus_per_user, [request_view(r) for r in rows]
+
+    async def withdraw_request(self, user: str, request_id: str) -> dict[str, Any]:
+        """The requester takes back their own pending request."""
+        row = await self._in_thread(self.store.quota_request, request_id)
+        if row is None or row.user != user:
+            raise AdminError(404, "You have no such quota request.")
+        now = self.clock()
+
+        def store_it() -> QuotaRequestRow | None:
+            with self.store.in_transaction():
+                done = self.store.decide_quota_request(
+                    request_id,
+                    from_state="pending",
+                    to_state="withdrawn",
+                    decided_at=_now_dt(now),
+                    decided_by=user,
+                )
+                if done is not None:
+                    self._audit(
+                        actor=user,
+                        action="quota-request-withdrawn",
+                        team=row.team,
+                        now=now,
+                        subject=user,
+                        before={"state": "pending"},
+                        after={"state": "withdrawn"},
+                    )
+                return done
+
+        done = await self._in_thread(store_it)
+        if done is None:
+            raise AdminError(409, f"That request was already {row.state}; it cannot be withdrawn.")
+        return request_view(done)
+
     # -- actions --------------------------------------------------------------------------------
 
     def _team(self, name: str) -> Any:

@@ -114,7 +114,7 @@ PODS = {
     "team-nlp": [pod("nlp", "bob", 1, "uid-bob")],
 }
 
-# every answer of every test: none may hold a token (test_no_answer_holds_a_secret)
+# every answer of every test: none may hold a token (no_secret_in_this_test)
 BODIES: list[str] = []
 SECRETS = [SERVICE_TOKEN, PAGES_TOKEN, *(f"{name}-token" for name in users())]
 
@@ -630,3 +630,41 @@ async def test_a_page_form_needs_the_xsrf_token_it_was_rendered_with(world: Worl
     assert done.headers["Location"] == f"{PAGES}/teams/vision"
     [row] = world.store.overrides()
     assert (row.team, row.gpus_per_user, row.created_by) == ("vision", 1, "lena")
+
+
+async def test_the_members_team_figures_show_their_grant_and_their_requests(
+    world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # no cluster for the team figures here: their GPU figures are the configured ones
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
+    figures = body(await world.call("GET", f"{API}/teams/vision", "alice"))
+    assert figures["gpus"]["per_user_limit"] == 2
+    assert figures["quota_requests"] == []
+
+    filed = body(await request_gpus(world))
+    decision = f"{API}/admin/quota-requests/{filed['id']}/decision"
+    assert (await world.call("POST", decision, "lena", {"decision": "approve"})).code == 200
+
+    figures = body(await world.call("GET", f"{API}/teams/vision", "alice"))
+    assert figures["gpus"]["per_user_limit"] == 4  # 2, and 2 granted
+    assert [(r["id"], r["state"]) for r in figures["quota_requests"]] == [
+        (filed["id"], "approved")
+    ]
+    # another member's cap is the team's
+    world.hub.users["dora"] = user(["vision-engineers"])
+    others = body(await world.call("GET", f"{API}/teams/vision", "dora"))
+    assert others["gpus"]["per_user_limit"] == 2 and others["quota_requests"] == []
+
+
+async def test_a_member_withdraws_their_own_pending_request_once(world: World) -> None:
+    filed = body(await request_gpus(world))
+    path = f"{API}/quota-requests/{filed['id']}"
+    assert (await world.call("DELETE", path, "lena")).code == 404  # not lena's
+    response = await world.call("DELETE", path, "alice")
+    assert response.code == 200
+    assert body(response)["state"] == "withdrawn"
+    again = await world.call("DELETE", path, "alice")
+    assert again.code == 409 and "withdrawn" in body(again)["message"]
+    assert "quota-request-withdrawn" in actions(world)
+    # a withdrawn request no longer blocks a new one
+    assert (await request_gpus(world)).code == 201

@@ -409,6 +409,8 @@ async def test_a_member_gets_the_live_figures_the_queue_and_the_gates(world: Wor
             "approvers": "a lead of team vision or a member of ml-reviewers",
             "gates": GATES,
         },
+        # no admin workflow in this service: no quota requests are kept
+        "quota_requests": None,
     }
     assert sorted(world.cluster.paths) == [
         f"/api/v1/namespaces/{NAMESPACE}/pods",
