@@ -121,4 +121,4 @@ if env.get("MLTEAMS_TEAMS_FILE"):  # the mlteams service: sharing and promotion 
         # are declared here, as TeamOAuthenticator declares them at every start
         from hub_ext.service.hub_config import lead_page_roles
 
-        c.JupyterHub.load_roles = [*c.JupyterHub.load_roles, *lead_page_roles(c.MLTeams.teams)]
+        c.JupyterHub.load_roles = [*c.JupyterHub.load_roles, *lead_page_roles(c)]

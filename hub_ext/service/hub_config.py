@@ -196,10 +196,25 @@ def _with_page_scopes(configured: Any) -> list[str]:
     return scopes + [scope for scope in LEAD_PAGE_SCOPES if scope not in scopes]
 
 
-def lead_page_roles(teams: Iterable[str]) -> list[dict[str, Any]]:
-    """For a hub whose authenticator does not manage the lead roles (the hub's own login, as on
-    the local platform): one role per team giving its ``<team>-leads`` group what
-    ``TeamOAuthenticator`` would."""
+def lead_page_roles(c: Config) -> list[dict[str, Any]]:
+    """For a hub whose authenticator does not manage the lead roles (another authenticator's
+    groups, or the hub's own login as on the local platform): one role per team, assigned to its
+    ``<team>-leads`` group, with what ``TeamOAuthenticator``'s lead role holds. There the team's
+    members may be in any of the team's hub groups (its own, its identity-provider groups), so
+    each scope filtered to the team is given for each of them; the lead scope names the team."""
     from hub_ext.policy.lead_roles import lead_roles
+    from hub_ext.policy.sharing import team_hub_groups
 
-    return lead_roles(teams, _with_page_scopes(None))
+    config = MLTeams(config=c).load()
+    roles = lead_roles(config.teams, _with_page_scopes(None))
+    for role in roles:
+        team = config.teams[role["name"].removeprefix("mlteams-lead-")]
+        scopes: list[str] = []
+        for scope in role["scopes"]:
+            base, _, scope_filter = scope.partition("!")
+            if scope_filter != f"group={team.name}" or base == LEAD_SCOPE:
+                scopes.append(scope)
+                continue
+            scopes += [f"{base}!group={group}" for group in team_hub_groups(team)]
+        role["scopes"] = list(dict.fromkeys(scopes))
+    return roles

@@ -647,9 +647,7 @@ async def test_the_members_team_figures_show_their_grant_and_their_requests(
 
     figures = body(await world.call("GET", f"{API}/teams/vision", "alice"))
     assert figures["gpus"]["per_user_limit"] == 4  # 2, and 2 granted
-    assert [(r["id"], r["state"]) for r in figures["quota_requests"]] == [
-        (filed["id"], "approved")
-    ]
+    assert [(r["id"], r["state"]) for r in figures["quota_requests"]] == [(filed["id"], "approved")]
     # another member's cap is the team's
     world.hub.users["dora"] = user(["vision-engineers"])
     others = body(await world.call("GET", f"{API}/teams/vision", "dora"))

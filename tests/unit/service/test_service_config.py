@@ -105,10 +105,20 @@ def test_the_admin_pages_are_a_listed_service_of_the_same_process() -> None:
 
 
 def test_lead_page_roles_for_a_hub_without_managed_roles() -> None:
-    roles = lead_page_roles(["vision", "nlp"])
-    assert [role["groups"] for role in roles] == [["vision-leads"], ["nlp-leads"]]
-    assert f"{LEAD_SCOPE}!group=nlp" in roles[1]["scopes"]
-    assert "delete:servers!group=nlp" in roles[1]["scopes"]
+    c = hub_config()
+    roles = {role["name"]: role for role in lead_page_roles(c)}
+    teams = SAMPLE["teams"]
+    assert set(roles) == {f"mlteams-lead-{team}" for team in teams}
+    for name, team in teams.items():
+        role = roles[f"mlteams-lead-{name}"]
+        assert role["groups"] == [f"{name}-leads"]
+        # the lead scope names the team; hub scopes cover each hub group its members may be in
+        assert f"{LEAD_SCOPE}!group={name}" in role["scopes"]
+        for group in (name, *team.get("groups", ())):
+            assert f"delete:servers!group={group}" in role["scopes"]
+            assert f"read:users!group={group}" in role["scopes"]
+        assert not [s for s in role["scopes"] if "!group=" in s and "{" in s]
+        _check_scopes_exist({s for s in role["scopes"] if not s.startswith("custom:")})
 
 
 def test_configure_service_completes_what_the_chart_declared() -> None:
