@@ -27,7 +27,12 @@ from hub_ext.policy import ConfigError, load_config
 from hub_ext.policy.config import MLTeamsSection
 from hub_ext.service.admin.cluster import AdminCluster
 from hub_ext.service.admin.handlers import AdminContext, admin_api_routes
-from hub_ext.service.admin.pages import PagesContext, page_routes, template_environment
+from hub_ext.service.admin.pages import (
+    PagesContext,
+    member_page_routes,
+    page_routes,
+    template_environment,
+)
 from hub_ext.service.admin.workflow import AdminWorkflow
 from hub_ext.service.handlers import (
     CallbackHandler,
@@ -243,6 +248,15 @@ class MLTeamsService(Application):
         ]
         if admin is not None:
             routes += admin_api_routes(prefix, AdminContext(context, admin))
+            members = PagesContext(
+                hub_auth,
+                hub,
+                config,
+                admin,
+                template_environment(list(self.template_paths)),
+                admin_url=self.pages_prefix,
+            )
+            routes += member_page_routes(prefix, members)
             if self.pages_token:
                 routes += self._page_routes(config, hub, admin, promotion)
         return web.Application(routes, cookie_secret=os.urandom(32), log_function=_log_request)
@@ -269,6 +283,7 @@ class MLTeamsService(Application):
             admin,
             template_environment(list(self.template_paths)),
             promotions=promotion.promotions,
+            admin_url=self.pages_prefix,
         )
         return page_routes(self.pages_prefix.rstrip("/"), pages)
 

@@ -98,14 +98,17 @@ def render_form(
     *,
     message: str | None = None,
     template: FormTemplate = PACKAGED,
+    request_url: str | None = None,
 ) -> str:
-    """The form body JupyterHub wraps in its spawn page."""
+    """The form body JupyterHub wraps in its spawn page; ``request_url`` is the page where a
+    member asks their lead for more GPUs (none when the hub has no mlteams service)."""
     return template.get().render(
         sections=sections,
         selected=default_choice(sections),
         message=message,
         no_team_message=None,
         choice_field=CHOICE_FIELD,
+        request_url=request_url,
     )
 
 

@@ -71,6 +71,7 @@ from hub_ext.policy.storage import (
     team_folder_volumes,
 )
 from hub_ext.provisioning.startup import cluster_prepared
+from hub_ext.service.app import SERVICE_NAME
 from hub_ext.settings import MLTeams, MLTeamsTracking
 from hub_ext.spawner.form import (
     FormTemplate,
@@ -234,7 +235,16 @@ class TeamKubeSpawner(KubeSpawner):
             )
             for team in teams
         ]
-        return render_form(sections, template=self.form_template())
+        return render_form(
+            sections, template=self.form_template(), request_url=self._quota_request_url()
+        )
+
+    def _quota_request_url(self) -> str | None:
+        """The mlteams service's page for asking more GPUs, when the hub has the service."""
+        if not self.team_state.tracking.service_url:
+            return None
+        base = str(self.user.settings.get("base_url", "/"))
+        return base.rstrip("/") + f"/services/{SERVICE_NAME}/quota-request"
 
     def _storage_note(self, team: Team, teams: list[Team]) -> str | None:
         """The form's line about the home in ``team``, when homes are volumes KubeSpawner

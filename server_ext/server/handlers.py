@@ -302,12 +302,14 @@ class OpenAPIHandler(MLTeamsHandler):
 def default_handlers() -> list[tuple[str, type]]:
     from server_ext.server.environment_handlers import environment_handlers
     from server_ext.server.promote_handlers import promote_handlers
+    from server_ext.server.quota_request_handlers import quota_request_handlers
     from server_ext.server.team_live_handlers import team_live_handlers
 
     return [
         *environment_handlers(),
         *promote_handlers(),
         *team_live_handlers(),
+        *quota_request_handlers(),
         (r"/mlteams/status", StatusHandler),
         (r"/mlteams/experiment", ExperimentHandler),
         (r"/mlteams/runs", RunsHandler),

@@ -28,6 +28,7 @@ from hub_ext.policy.admin_forms import (
     decision_input,
     describe_minutes,
     grant_input,
+    quota_request_input,
     revoke_input,
     stop_input,
     team_override_input,
@@ -111,8 +112,10 @@ class PagesContext:
         workflow: AdminWorkflow,
         env: Environment,
         promotions: Any = None,
+        admin_url: str = "",
     ) -> None:
         self.hub_auth = hub_auth
+        self.admin_url = admin_url or hub_auth.base_url
         self.hub = hub
         self.config = config
         self.workflow = workflow
@@ -160,7 +163,7 @@ class PageHandler(HubOAuthenticated, web.RequestHandler):
             "static_url": lambda path, include_version=True: f"{hub_base}static/{path}",
             "logout_url": f"{hub_base}logout",
             "login_url": f"{hub_base}login",
-            "services": [ServiceLink("mlteams admin", self.hub_auth.base_url)] if model else [],
+            "services": self._menu(),
             "parsed_scopes": {scope.partition("!")[0] for scope in scopes},
             "xsrf_token": self.xsrf_token.decode("ascii"),
             "xsrf_form_html": self.xsrf_form_html,
@@ -173,6 +176,13 @@ class PageHandler(HubOAuthenticated, web.RequestHandler):
         self.set_status(status)
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.finish(self.context.env.get_template(template).render(**namespace))
+
+    def _menu(self) -> list[ServiceLink]:
+        """The Services menu: the admin pages, for those who have them."""
+        model = self.current_user
+        if not model or not self.viewer().has_pages:
+            return []
+        return [ServiceLink(PAGES_SERVICE, self.context.admin_url)]
 
     def _take_flash(self) -> dict[str, str] | None:
         raw = self.get_secure_cookie(FLASH_COOKIE, max_age_days=1)
@@ -438,6 +448,54 @@ class AuditPage(PageHandler):
         )
 
 
+class QuotaRequestPage(PageHandler):
+    """``/services/mlteams/quota-request``: a member asks their team's leads for more GPUs for a
+    while, withdraws a pending request, and sees the outcome of their requests."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        user = self.member()
+        self.render_page(
+            "mlteams_quota_request.html",
+            teams=self._teams(user),
+            chosen=self.get_query_argument("team", ""),
+            requests=await self.workflow.my_requests(user["name"]),
+        )
+
+    @web.authenticated
+    async def post(self) -> None:
+        user = self.member()
+        fields = self.form()
+        target = self.page_url("quota-request")
+        withdraw = fields.pop("withdraw", "")
+        if withdraw:
+            await self.act(
+                target, self.workflow.withdraw_request(user["name"], withdraw), "Withdrawn."
+            )
+            return
+        form = _parsed(quota_request_input, fields)
+        if isinstance(form, FormError):
+            return self.done(target, form.message, "danger")
+        await self.act(
+            target,
+            self.workflow.request_quota(user["name"], user.get("groups") or (), form),
+            "Asked. Your team's leads see your request on their admin page.",
+        )
+
+    def member(self) -> dict[str, Any]:
+        model = self.current_user
+        if not model:
+            raise web.HTTPError(403)
+        if self.request.method not in ("GET", "HEAD"):
+            self.check_xsrf_cookie()
+        return dict(model)
+
+    def _teams(self, user: Mapping[str, Any]) -> list[Any]:
+        from hub_ext.policy.membership import user_teams
+
+        return [m for m in user_teams(self.context.config, user.get("groups") or ())]
+
+
 def _parsed(parse: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return parse(*args, **kwargs)
@@ -448,6 +506,11 @@ def _parsed(parse: Any, *args: Any, **kwargs: Any) -> Any:
 class PagesCallbackHandler(HubOAuthCallbackHandler):
     def initialize(self, context: PagesContext) -> None:
         self.hub_auth = context.hub_auth
+
+
+def member_page_routes(prefix: str, context: PagesContext) -> list[Any]:
+    """The members' page, under the ``mlteams`` service itself (every user may open it)."""
+    return [(rf"{prefix}/quota-request", QuotaRequestPage, {"context": context})]
 
 
 def page_routes(prefix: str, context: PagesContext) -> list[Any]:

@@ -30,7 +30,7 @@ from hub_ext.policy import load_config
 from hub_ext.policy.config import MLTeamsSection, Quota
 from hub_ext.policy.ledger import PROFILE_LABEL, SERVER_ANNOTATION, TEAM_LABEL, USER_ANNOTATION
 from hub_ext.service.admin.handlers import TeamsOverviewHandler
-from hub_ext.service.admin.pages import TeamsPage
+from hub_ext.service.admin.pages import QuotaRequestPage, TeamsPage
 from hub_ext.service.admin.workflow import AdminWorkflow
 from hub_ext.service.app import MLTeamsService
 from hub_ext.service.store import Store
@@ -666,3 +666,49 @@ async def test_a_member_withdraws_their_own_pending_request_once(world: World) -
     assert "quota-request-withdrawn" in actions(world)
     # a withdrawn request no longer blocks a new one
     assert (await request_gpus(world)).code == 201
+
+
+async def test_a_member_asks_for_gpus_on_their_page_and_sees_the_outcome(world: World) -> None:
+    cookie = world.cookie(QuotaRequestPage, "alice")
+    page = await world.call(
+        "GET", "/services/mlteams/quota-request?team=vision", headers={"Cookie": cookie}
+    )
+    assert page.code == 200
+    html = page.body.decode()
+    assert 'id="jupyterhub-logo"' in html  # the hub's own page.html
+    assert '<option value="vision" selected>' in html and "nlp" not in html
+    assert "mlteams-admin" not in html  # no admin link for a member
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', html)
+    assert xsrf is not None
+    cookies = "; ".join([cookie, *set_cookies(page)])
+    form = {"team": "vision", "gpus": "2", "hours": "0.5", "reason": "one more sweep"}
+
+    forged = await world.call(
+        "POST", "/services/mlteams/quota-request", headers={"Cookie": cookie}, form=form
+    )
+    assert forged.code == 403 and world.store.quota_requests() == []
+
+    done = await world.call(
+        "POST",
+        "/services/mlteams/quota-request",
+        headers={"Cookie": cookies},
+        form=form | {"_xsrf": xsrf.group(1)},
+    )
+    assert done.code == 303
+    [row] = world.store.quota_requests()
+    assert (row.user, row.team, row.gpus, row.minutes, row.state) == (
+        "alice",
+        "vision",
+        2,
+        30,
+        "pending",
+    )
+    # the lead rejects it; the member's page says so, with the comment
+    decision = f"{API}/admin/quota-requests/{row.id}/decision"
+    rejected = await world.call(
+        "POST", decision, "lena", {"decision": "reject", "comment": "use the queue instead"}
+    )
+    assert rejected.code == 200
+    again = await world.call("GET", "/services/mlteams/quota-request", headers={"Cookie": cookies})
+    html = again.body.decode()
+    assert "rejected" in html and "use the queue instead" in html and "30 min" in html

@@ -97,6 +97,18 @@ def test_form_disables_what_does_not_fit_and_checks_the_default() -> None:
     assert "0 of 8 GPUs free" in html
 
 
+def test_form_links_each_team_to_the_page_that_asks_for_more_gpus() -> None:
+    config = sample_config()
+    choices = profile_choices(config, ledger_with(), "vision", "ana")
+    section = TeamSection(config.teams["vision"], choices)
+    assert "mlteams-ask-gpus" not in render_form([section])  # a hub without the service
+    html = render_form([section], request_url="/services/mlteams/quota-request")
+    assert (
+        'href="/services/mlteams/quota-request?team=vision"' in html
+        and 'data-testid="mlteams-ask-gpus-vision"' in html
+    )
+
+
 def test_form_escapes_admin_text() -> None:
     raw = sample_config()
     config = raw.__class__(
