@@ -10,6 +10,8 @@ import {
   IDataset,
   ILoggedModel,
   IPromotion,
+  IQuotaAsk,
+  IQuotaRequest,
   IRun,
   IRunsPage,
   ITeam,
@@ -128,5 +130,14 @@ export const api = {
   promotion: (id: string) =>
     getJSON<IPromotion>(`promotions/${encodeURIComponent(id)}`),
   card: (id: string) =>
-    getJSON<string>(`promotions/${encodeURIComponent(id)}/card`)
+    getJSON<string>(`promotions/${encodeURIComponent(id)}/card`),
+  /** Your requests for more GPUs, in all your teams, newest first. */
+  quotaRequests: () => getJSON<{ requests: IQuotaRequest[] }>('quota-requests'),
+  /** Ask this server's team's leads for more GPUs for a while. */
+  askForGpus: (body: IQuotaAsk) => post<IQuotaRequest>('quota-requests', body),
+  /** Withdraw one of your own pending requests. */
+  withdrawQuotaRequest: (id: string) =>
+    request<IQuotaRequest>(`quota-requests/${encodeURIComponent(id)}`, {
+      method: 'DELETE'
+    })
 };

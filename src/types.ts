@@ -104,6 +104,36 @@ export interface ITeamLive {
     approvers?: string | null;
     gates?: IGateSpec[];
   };
+  /**
+   * Your requests for more GPUs in this team, newest first (at most 5); null when the service
+   * keeps none, absent in the spawn-time figures.
+   */
+  quota_requests?: IQuotaRequest[] | null;
+}
+
+/** A request for more GPUs, as the hub's mlteams service keeps it. */
+export interface IQuotaRequest {
+  id: string;
+  team: string;
+  user: string;
+  gpus: number;
+  /** For how long the grant lasts once approved. */
+  minutes: number;
+  reason: string;
+  state: 'pending' | 'approved' | 'rejected' | 'withdrawn' | string;
+  created_at: string;
+  decided_at: string | null;
+  /** The lead who decided, or the user who withdrew it. */
+  decided_by: string | null;
+  comment: string | null;
+  override_id: string | null;
+}
+
+/** What the panel sends to ask for more GPUs (the server sets the team). */
+export interface IQuotaAsk {
+  gpus: number;
+  hours: number;
+  reason: string;
 }
 
 export interface IGateResult {

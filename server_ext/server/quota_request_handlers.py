@@ -77,5 +77,6 @@ class QuotaRequestWithdrawHandler(QuotaRequestHandler):
 def quota_request_handlers() -> list[tuple[str, type]]:
     return [
         (r"/mlteams/quota-requests", QuotaRequestsHandler),
-        (r"/mlteams/quota-requests/(?P<request_id>[^/]+)", QuotaRequestWithdrawHandler),
+        # an unnamed group, as /mlteams/datasets/<name>: the id comes as the one argument
+        (r"/mlteams/quota-requests/([^/]+)", QuotaRequestWithdrawHandler),
     ]

@@ -9,18 +9,28 @@ import { errorMessage } from '../model/errors';
 
 export function ErrorBox(props: {
   message: string;
-  onRetry: () => void;
+  /** Without it, no Retry button (an error the user fixes in a form). */
+  onRetry?: () => void;
+  testid?: string;
+  id?: string;
 }): JSX.Element {
   return (
-    <div className="jp-mlteams-error" role="alert" data-testid="mlteams-error">
+    <div
+      className="jp-mlteams-error"
+      role="alert"
+      data-testid={props.testid ?? 'mlteams-error'}
+      id={props.id}
+    >
       <span>{props.message}</span>
-      <button
-        className="jp-mlteams-button"
-        data-testid="mlteams-retry"
-        onClick={props.onRetry}
-      >
-        Retry
-      </button>
+      {props.onRetry && (
+        <button
+          className="jp-mlteams-button"
+          data-testid="mlteams-retry"
+          onClick={props.onRetry}
+        >
+          Retry
+        </button>
+      )}
     </div>
   );
 }
