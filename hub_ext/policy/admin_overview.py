@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 from hub_ext.policy.config import MLTeamsConfig, Quota, Team
@@ -37,6 +38,21 @@ CSV_COLUMNS = (
 
 class OverviewError(ValueError):
     """A sort or filter the overview does not know; the message names the choices."""
+
+
+def describe_time(value: Any) -> str:
+    """An ISO time as the pages show it, in UTC to the minute (``2026-12-07 13:00 UTC``); empty
+    for none, and the text itself when it is no time."""
+    if not value:
+        return ""
+    text = str(value)
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    if when.tzinfo is not None:
+        when = when.astimezone(timezone.utc)
+    return when.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def quota_view(quota: Quota) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from hub_ext.policy.admin_overview import (
     USER_SORT_KEYS,
     OverviewError,
     csv_text,
+    describe_time,
     filter_members,
     sort_members,
 )
@@ -79,6 +80,7 @@ def template_environment(extra_paths: list[str] | None = None) -> Environment:
         autoescape=select_autoescape(default=True, default_for_string=True),
     )
     env.filters["duration"] = describe_minutes
+    env.filters["when"] = describe_time
     return env
 
 

@@ -32,6 +32,7 @@ from hub_ext.policy.admin_forms import (
 )
 from hub_ext.policy.admin_overview import (
     csv_text,
+    describe_time,
     filter_members,
     member_rows,
     sort_members,
@@ -328,3 +329,16 @@ def test_gpu_hours_by_window_per_user() -> None:
         "a": {7: 0.0, 30: 24.0},
         "b": {7: 2.0, 30: 2.0},
     }
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("2026-12-07T13:00:58.111308Z", "2026-12-07 13:00 UTC"),
+        ("2026-12-07T14:00:00+01:00", "2026-12-07 13:00 UTC"),
+        (None, ""),
+        ("soon", "soon"),
+    ],
+)
+def test_times_on_the_pages(value: Any, shown: str) -> None:
+    assert describe_time(value) == shown
