@@ -56,6 +56,14 @@ def form_shows(hub: LocalHub, page: Page, words: str) -> str:
     return poll(lambda: form_figure(hub, page), lambda text: words in text, timeout=60)
 
 
+def audit_shows(hub: LocalHub, page: Page, words: tuple[str, ...]) -> None:
+    """The audit page lists each of ``words`` (an action, a reason)."""
+    page.goto(f"{hub.url}{PAGES}audit")
+    audit = page.get_by_test_id("audit")
+    for word in words:
+        expect(audit).to_contain_text(word)
+
+
 def vision_quota(hub: LocalHub, token: str) -> int:
     status, body = as_user(hub, token, "GET", f"{SERVICE_API}/admin/teams")
     assert status == 200, body
@@ -119,6 +127,7 @@ def test_who_sees_what_and_a_lead_stops_a_server(
         lead.get_by_test_id("stop-v-alice-").click()
         expect(lead.get_by_test_id("flash")).to_contain_text("stopped")
         shot(lead, results_dir, "4-lead-stopped")
+        audit_shows(team_hub, lead, ("server-stopped", "v-alice/", "idle over the weekend"))
         wait_server_sync(team_hub, "v-alice", ready=False)
         status, model = team_hub.call("GET", "/users/v-alice")
         assert not model["servers"], model
@@ -195,6 +204,11 @@ def test_an_override_lets_a_fifth_gpu_server_in_survives_restarts_and_expires(
         admin.goto(f"{team_hub.url}{PAGES}teams/vision")
         expect(admin.get_by_test_id("quota-vision")).to_contain_text("4 GPUs")
         shot(admin, results_dir, "9-override-expired")
+        audit_shows(
+            team_hub,
+            admin,
+            ("quota-override", "conference deadline, one week", "override-expired"),
+        )
     finally:
         admin.context.close()
         fifth.context.close()
@@ -242,7 +256,14 @@ def test_a_members_request_approved_by_the_lead_lets_them_in_and_expires(
         expect(lead.get_by_test_id("flash")).to_contain_text("Approved")
         shot(lead, results_dir, "12-request-approved")
 
-        # the asker's next spawn gets in on the grant; the outcome is in their own list
+        # the asker's form shows the raised cap (the hub reads overrides at most every 2 s),
+        # and their next spawn gets in on the grant; the outcome is in their own list
+        asker = sign_in(browser, team_hub, ASKER)
+        try:
+            assert "you hold 0 of your 4" in form_shows(team_hub, asker, "of your 4")
+            shot(asker, results_dir, "13-spawn-form-granted")
+        finally:
+            asker.context.close()
         status, body = spawn(team_hub, ASKER)
         assert status in (201, 202), body
         wait_server_sync(team_hub, ASKER, ready=True)
@@ -257,21 +278,18 @@ def test_a_members_request_approved_by_the_lead_lets_them_in_and_expires(
         )
         assert reverted == 4 and time.time() >= approved_at + 3 * 60 - 5
 
-        # every action is in the audit trail with its reason
-        lead.goto(f"{team_hub.url}{PAGES}audit")
-        audit = lead.get_by_test_id("audit")
-        for words in (
-            "server-stopped",
-            "idle over the weekend",
-            "quota-override",
-            "conference deadline, one week",
-            "override-expired",
-            "quota-requested",
-            "ablation runs before Friday",
-            "quota-request-approved",
-            "fine for the ablations",
-        ):
-            expect(audit).to_contain_text(words)
-        shot(lead, results_dir, "13-audit")
+        # every step is in the audit trail with its reason: asked, approved, expired
+        audit_shows(
+            team_hub,
+            lead,
+            (
+                "quota-requested",
+                "ablation runs before Friday",
+                "quota-request-approved",
+                "fine for the ablations",
+                "override-expired",
+            ),
+        )
+        shot(lead, results_dir, "14-audit")
     finally:
         lead.context.close()

@@ -676,7 +676,7 @@ async def test_a_member_asks_for_gpus_on_their_page_and_sees_the_outcome(world: 
     assert page.code == 200
     html = page.body.decode()
     assert 'id="jupyterhub-logo"' in html  # the hub's own page.html
-    assert '<option value="vision" selected>' in html and "nlp" not in html
+    assert '<option value="vision" selected>vision</option>' in html and "nlp" not in html
     assert "mlteams-admin" not in html  # no admin link for a member
     xsrf = re.search(r'name="_xsrf" value="([^"]+)"', html)
     assert xsrf is not None
