@@ -13,12 +13,13 @@ What is real and what is not:
 * The cluster is real: the local platform's control plane (``devenv.cluster.LocalCluster``:
   etcd, kube-apiserver, controller-manager), without the kubelet and the serving controller, and
   with the scheduler stopped once it is up, so nothing touches the pods after they are made.
-  Every team namespace gets the same number of pods, made through ``kubernetes_asyncio`` (32
-  requests at a time) with the labels, annotations and resources a team server's pod has
-  (``hub_ext.policy.pod_settings``, KubeSpawner's own), 0, 1 or 2 GPUs each; their status is then
-  patched to ``Running`` with a ``startTime`` through the status subresource, since there is no
-  kubelet to run them. The service lists them through its own ``AdminCluster`` with a client made
-  from the cluster's kubeconfig (``hub_ext.service.kube.kube_client``).
+  The pods, one per server, round robin over the team namespaces, are made through
+  ``kubernetes_asyncio`` (32 requests at a time) with the labels, annotations and resources a
+  team server's pod has (``hub_ext.policy.pod_settings``, KubeSpawner's own), 0, 1 or 2 GPUs
+  each; their status is then patched to ``Running`` with a ``startTime`` through the status
+  subresource (32 at a time), since there is no kubelet to run them. The service lists them
+  through its own ``AdminCluster`` with a client made from the cluster's kubeconfig
+  (``hub_ext.service.kube.kube_client``).
 * The service is the real tornado application (``MLTeamsService.make_app``) with its
   ``AdminWorkflow`` over a migrated sqlite ``Store`` in a temporary folder, on a loopback port.
 * The hub is a stand-in: a real JupyterHub would need 5,000 users with running servers in its
@@ -41,10 +42,10 @@ timed interleaved with the large one, and the ratio is printed.
 
 Run: ``.venv/bin/python -m benchmarks.admin_page [--servers 5000] [--teams 20] [--requests 200]
 [--budget 900] [--hub-pages jupyterhub|paginated] [--profile N]`` (not part of the test suite;
-making 5,000 pods takes about a minute). A request with 5,000 servers can take seconds, so the
-timing stops after ``--budget`` seconds once 10 requests of each are timed; the output says how
-many were. ``--profile N`` then makes N more requests of the large platform under cProfile and
-prints the functions that took the most time.
+making 5,000 pods and their status takes well under a minute). A request with 5,000 servers can
+take seconds, so the timing stops after ``--budget`` seconds once 10 requests of each are timed;
+the output says how many were. ``--profile N`` then makes N more requests of the large platform
+under cProfile and prints the functions that took the most time.
 """
 
 from __future__ import annotations

@@ -13,6 +13,9 @@ from urllib.parse import quote
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 HUB_TIMEOUT_SECONDS = 20.0
+PAGINATION_MEDIA_TYPE = "application/jupyterhub-pagination+json"
+"""Without it in ``Accept``, the hub answers a list call with a plain list of at most one page."""
+PAGE_LIMIT = 200
 
 
 class HubUnavailable(Exception):
@@ -40,7 +43,9 @@ class HubAPI:
         self.token = token
         self.timeout = timeout
 
-    async def request(self, method: str, path: str, body: Any = None) -> Any:
+    async def request(
+        self, method: str, path: str, body: Any = None, accept: str = "application/json"
+    ) -> Any:
         """Call ``<api_url><path>``; the parsed answer, ``None`` when empty.
 
         Raises ``HubRefused`` for an error status and ``HubUnavailable`` when the hub does not
@@ -52,7 +57,7 @@ class HubAPI:
             headers={
                 "Authorization": f"token {self.token}",
                 "Content-Type": "application/json",
-                "Accept": "application/json",
+                "Accept": accept,
             },
             body=None if body is None else json.dumps(body),
             allow_nonstandard_methods=True,
@@ -73,6 +78,29 @@ class HubAPI:
             return json.loads(response.body)
         except ValueError:
             raise HubUnavailable("the hub's answer is not JSON") from None
+
+    async def list_all(self, path: str) -> list[dict[str, Any]]:
+        """Every item of a list endpoint (``users?state=active``), page after page as the hub
+        gives them (asking for its paginated answer: a plain list stops at one page)."""
+        found: list[dict[str, Any]] = []
+        offset = 0
+        joiner = "&" if "?" in path else "?"
+        while True:
+            page = await self.request(
+                "GET",
+                f"{path}{joiner}offset={offset}&limit={PAGE_LIMIT}",
+                accept=PAGINATION_MEDIA_TYPE,
+            )
+            if isinstance(page, list):  # a hub without pagination: everything at once
+                return [item for item in page if isinstance(item, dict)]
+            if not isinstance(page, dict):
+                raise HubUnavailable("the hub's list is not JSON")
+            items = [item for item in page.get("items") or () if isinstance(item, dict)]
+            found += items
+            following = (page.get("_pagination") or {}).get("next")
+            if not following or not items:
+                return found
+            offset = int(following.get("offset", offset + len(items)))
 
     async def user_groups(self, name: str) -> list[str] | None:
         """The hub groups of user ``name``; ``None`` when there is no such user."""

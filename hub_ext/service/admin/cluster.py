@@ -9,6 +9,7 @@ others' figures standing.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from logging import Logger
 from typing import Any
@@ -55,11 +56,7 @@ class AdminCluster:
             return dict.fromkeys(names)
         core = client.CoreV1Api(api)
         found = await asyncio.gather(
-            *(
-                core.list_namespaced_pod(namespace, _request_timeout=self.timeout)
-                for namespace in names
-            ),
-            return_exceptions=True,
+            *(self._list(core, namespace) for namespace in names), return_exceptions=True
         )
         out: dict[str, list[dict[str, Any]] | None] = {}
         for namespace, listed in zip(names, found, strict=True):
@@ -69,9 +66,19 @@ class AdminCluster:
                 app_log.warning("mlteams admin: could not list pods of %s: %s", namespace, listed)
                 out[namespace] = None
                 continue
-            plain = api.sanitize_for_serialization(listed)
-            out[namespace] = list(plain.get("items") or ())
+            out[namespace] = listed
         return out
+
+    async def _list(self, core: client.CoreV1Api, namespace: str) -> list[dict[str, Any]]:
+        """The namespace's pods as the API sends them: plain JSON, no client models (which
+        would parse every field of every pod only to be turned back into plain JSON)."""
+        response: Any = await core.list_namespaced_pod(
+            namespace, _request_timeout=self.timeout, _preload_content=False
+        )
+        async with response:
+            listed = json.loads(await response.read())
+        items = listed.get("items") if isinstance(listed, dict) else None
+        return [item for item in items or () if isinstance(item, dict)]
 
     async def apply_quotas(
         self, config: MLTeamsSection, quotas: Mapping[str, Quota], *, log: Logger = app_log

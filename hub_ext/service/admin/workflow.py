@@ -137,6 +137,7 @@ class AdminWorkflow:
         sessions = await self._sessions(now)
         ledger = Ledger(namespace_teams=self.config.namespace_teams)
         apply_to(ledger, active)
+        teams_of = {id(model): self._teams_of(model) for model in users or ()}
         out = []
         for name in teams:
             team = self.config.teams[name]
@@ -147,7 +148,7 @@ class AdminWorkflow:
                 else [PodSummary.from_manifest(p) for p in raw_pods if isinstance(p, Mapping)]
             )
             pods = None if pods is None else [self._with_team(p, name) for p in pods]
-            members = None if users is None else [u for u in users if self._in_team(u, name)]
+            members = None if users is None else [u for u in users if name in teams_of[id(u)]]
             team_rows = [row for row in rows if row.team == name]
             whole = next((row for row in team_rows if row.user is None), None)
             out.append(
@@ -172,28 +173,17 @@ class AdminWorkflow:
 
         return replace(pod, team=team)
 
-    def _in_team(self, model: Mapping[str, Any], team: str) -> bool:
+    def _teams_of(self, model: Mapping[str, Any]) -> frozenset[str]:
+        """The teams a hub user is in, from their hub groups (once per user and request)."""
         groups = model.get("groups")
         if not isinstance(groups, list):
-            return False
-        return team in {m.name for m in user_teams(self.config, groups)}
+            return frozenset()
+        return frozenset(m.name for m in user_teams(self.config, groups))
 
     async def _hub_users(self, viewer_hub: HubAPI) -> list[dict[str, Any]] | None:
         """The users with servers running or starting, as the viewer may see them."""
-        found: list[dict[str, Any]] = []
-        offset = 0
         try:
-            while True:
-                page = await viewer_hub.request(
-                    "GET", f"users?state=active&include_stopped_servers=0&offset={offset}"
-                )
-                items = page.get("items") if isinstance(page, dict) else page
-                items = [u for u in items or () if isinstance(u, dict)]
-                found += items
-                more = page.get("_pagination", {}).get("next") if isinstance(page, dict) else None
-                if not more or not items:
-                    return found
-                offset = int(more.get("offset", offset + len(items)))
+            return await viewer_hub.list_all("users?state=active&include_stopped_servers=0")
         except Exception as exc:  # the hub's trouble leaves the cluster's figures standing
             app_log.warning("mlteams admin: the hub did not list users: %s", exc)
             return None

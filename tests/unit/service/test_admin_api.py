@@ -166,6 +166,11 @@ class WhoAmI(HubHandler):
 
 
 class UserList(HubHandler):
+    """As JupyterHub lists: pages only for a caller that accepts its pagination media type,
+    else one plain page (here of ``PAGE`` users, to make several pages)."""
+
+    PAGE = 2
+
     def get(self) -> None:
         name = self.hub.caller(self.token())
         assert name is not None, "the users are listed with the viewer's own token"
@@ -175,7 +180,15 @@ class UserList(HubHandler):
             | {"servers": SERVERS.get(n, {})}
             for n in self.hub.visible(name)
         ]
-        self.answer(200, {"items": items, "_pagination": {"offset": 0, "next": None}})
+        offset = int(self.get_query_argument("offset", "0"))
+        page = items[offset : offset + self.PAGE]
+        if "application/jupyterhub-pagination+json" not in self.request.headers.get("Accept", ""):
+            self.answer(200, page)
+            return
+        more = offset + self.PAGE < len(items)
+        following = {"offset": offset + self.PAGE, "limit": self.PAGE} if more else None
+        pagination = {"offset": offset, "limit": self.PAGE, "total": len(items), "next": following}
+        self.answer(200, {"items": page, "_pagination": pagination})
 
 
 class UserModel(HubHandler):
