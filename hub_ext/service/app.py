@@ -314,6 +314,7 @@ class MLTeamsService(Application):
             self.exit_with(f"the service's database does not answer: {exc}")
         await promotion.start(config, store)
         admin = AdminWorkflow(config, store, AdminCluster(), lead_grant_limit=self.lead_grant_limit)
+        await admin.cluster.watch(self.log)
         app = self.make_app(config, promotion, admin)
         server = app.listen(port, address=self.ip, xheaders=True)
         stopping = asyncio.Event()

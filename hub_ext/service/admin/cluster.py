@@ -4,6 +4,11 @@ the pods of every team namespace, and a team's ResourceQuota when an override ch
 One API client serves the service process (made on first use); every call has a timeout, and a
 namespace that cannot be read is ``None`` rather than an error, so one team's trouble leaves the
 others' figures standing.
+
+The team servers' pods are kept in memory by KubeSpawner's own pod reflector (one list, then a
+watch, across namespaces, as the hub's spawner keeps them), once ``watch()`` has started it: the
+overview then reads memory, not the API. Until it has listed once, or after it gave up, and for
+an action that must see the pod as it is now (stopping a server), the pods are listed.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from logging import Logger
 from typing import Any
 
 from kubernetes_asyncio import client
+from kubespawner.reflector import ResourceReflector
 from tornado.log import app_log
 
 from hub_ext.policy.config import MLTeamsSection, Quota
@@ -26,6 +32,17 @@ from hub_ext.service.team_handlers import KUBE_ERRORS, KUBE_TIMEOUT_SECONDS
 Connect = Callable[[], Awaitable[client.ApiClient]]
 
 
+SERVER_LABELS = {"component": "singleuser-server"}
+"""The label KubeSpawner gives every server's pod (its ``component_label``)."""
+
+
+class TeamPodReflector(ResourceReflector):
+    """KubeSpawner's reflector of the servers' pods in every namespace."""
+
+    kind = "pods"
+    omit_namespace = True
+
+
 class AdminCluster:
     """The team namespaces as the admin pages see them."""
 
@@ -34,6 +51,38 @@ class AdminCluster:
         self.timeout = timeout
         self._api: client.ApiClient | None = None
         self._lock = asyncio.Lock()
+        self._reflector: TeamPodReflector | None = None
+
+    async def watch(self, log: Logger = app_log) -> bool:
+        """Keep the servers' pods in memory from now on; whether the first listing worked (if
+        not, the pods are listed on each request, as before)."""
+        reflector = None
+        try:
+            api = await self.api()
+            reflector = TeamPodReflector(
+                labels=SERVER_LABELS, timeout_seconds=60, restart_seconds=300
+            )
+            # our client (the service's own configuration), not KubeSpawner's shared one
+            reflector.api = client.CoreV1Api(api)
+            await reflector.start()
+        except Exception as exc:
+            if reflector is not None and reflector.first_load_future.done():
+                reflector.first_load_future.exception()  # said here, not again when collected
+            log.warning("mlteams admin: pods not watched, listed on each request: %s", exc)
+            return False
+        self._reflector = reflector
+        return True
+
+    def _watched(self, namespaces: list[str]) -> dict[str, list[dict[str, Any]] | None] | None:
+        reflector = self._reflector
+        if reflector is None or reflector.watch_task is None or reflector.watch_task.done():
+            return None
+        found: dict[str, list[dict[str, Any]] | None] = {name: [] for name in namespaces}
+        for pod in list(reflector.resources.values()):
+            listed = found.get(str((pod.get("metadata") or {}).get("namespace")))
+            if listed is not None:
+                listed.append(pod)
+        return found
 
     async def api(self) -> client.ApiClient:
         async with self._lock:
@@ -42,13 +91,23 @@ class AdminCluster:
             return self._api
 
     async def close(self) -> None:
+        if self._reflector is not None:
+            await self._reflector.stop()
+            self._reflector = None
         if self._api is not None:
             await self._api.close()
             self._api = None
 
-    async def pods(self, namespaces: Iterable[str]) -> dict[str, list[dict[str, Any]] | None]:
-        """The pods of each namespace as plain JSON; ``None`` for one the cluster did not list."""
+    async def pods(
+        self, namespaces: Iterable[str], *, fresh: bool = False
+    ) -> dict[str, list[dict[str, Any]] | None]:
+        """The servers' pods of each namespace as plain JSON; ``None`` for one the cluster did not
+        list. ``fresh``: asked of the API now, not taken from memory."""
         names = list(namespaces)
+        if not fresh:
+            watched = self._watched(names)
+            if watched is not None:
+                return watched
         try:
             api = await self.api()
         except KUBE_ERRORS as exc:
@@ -72,8 +131,12 @@ class AdminCluster:
     async def _list(self, core: client.CoreV1Api, namespace: str) -> list[dict[str, Any]]:
         """The namespace's pods as the API sends them: plain JSON, no client models (which
         would parse every field of every pod only to be turned back into plain JSON)."""
+        selector = ",".join(f"{key}={value}" for key, value in SERVER_LABELS.items())
         response: Any = await core.list_namespaced_pod(
-            namespace, _request_timeout=self.timeout, _preload_content=False
+            namespace,
+            label_selector=selector,
+            _request_timeout=self.timeout,
+            _preload_content=False,
         )
         async with response:
             listed = json.loads(await response.read())

@@ -383,7 +383,7 @@ class AdminWorkflow:
         """Stop one server of ``team`` (its pod must be in the team's namespace)."""
         found = self._team(team)
         require_team(viewer, team)
-        pods = (await self.cluster.pods([found.namespace])).get(found.namespace)
+        pods = (await self.cluster.pods([found.namespace], fresh=True)).get(found.namespace)
         if pods is None:
             raise AdminError(503, "The cluster did not answer; try again in a minute.")
         key = f"{user}/{server}"

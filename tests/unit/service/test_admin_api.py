@@ -218,7 +218,9 @@ class FakeCluster:
 
     applied: list[dict[str, Quota]] = field(default_factory=list)
 
-    async def pods(self, namespaces: Iterable[str]) -> dict[str, list[dict[str, Any]] | None]:
+    async def pods(
+        self, namespaces: Iterable[str], *, fresh: bool = False
+    ) -> dict[str, list[dict[str, Any]] | None]:
         return {ns: list(PODS.get(ns, [])) for ns in namespaces}
 
     async def apply_quotas(self, config: MLTeamsSection, quotas: Any) -> list[str]:
