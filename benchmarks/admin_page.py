@@ -665,6 +665,11 @@ async def benchmark(
     ):
         large = start_service("large", large_p, large_hub_port, kubeconfig, root / "large.sqlite")
         small = start_service("small", small_p, small_hub_port, kubeconfig, root / "small.sqlite")
+        if args.pods == "watched":
+            # as the service does at its start: the servers' pods kept in memory by a watch
+            for service in (large, small):
+                if not await service.cluster.watch():
+                    raise SystemExit("the pods could not be watched")
         try:
             answers = await measure(large, small, args.requests, args.budget, always)
             report = await profiled(large, args.profile) if args.profile else ""
@@ -695,6 +700,13 @@ def main(argv: list[str] | None = None) -> int:
         default="jupyterhub",
         help="how the hub stand-in pages its users: as JupyterHub 6 does (default), or always "
         "the paginated shape, 200 a page",
+    )
+    parser.add_argument(
+        "--pods",
+        choices=("watched", "listed"),
+        default="watched",
+        help="the servers' pods kept in memory by a watch, as the service does (default), or "
+        "listed from the API on every request",
     )
     parser.add_argument(
         "--profile",
@@ -743,7 +755,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"GET {OVERVIEW} as a platform admin, {len(large.server_times)} requests each "
         f"(of {args.requests}; {WARMUP} before them untimed), interleaved; hub stand-in paging: "
-        f"{args.hub_pages}"
+        f"{args.hub_pages}; pods {args.pods}"
     )
     for service in (large, small):
         answer = answers[service.name]

@@ -6,6 +6,7 @@ servers, and the names and groups of users and groups.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 from urllib.parse import quote
@@ -82,25 +83,33 @@ class HubAPI:
     async def list_all(self, path: str) -> list[dict[str, Any]]:
         """Every item of a list endpoint (``users?state=active``), page after page as the hub
         gives them (asking for its paginated answer: a plain list stops at one page)."""
-        found: list[dict[str, Any]] = []
-        offset = 0
         joiner = "&" if "?" in path else "?"
-        while True:
+
+        async def page_at(offset: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
             page = await self.request(
                 "GET",
                 f"{path}{joiner}offset={offset}&limit={PAGE_LIMIT}",
                 accept=PAGINATION_MEDIA_TYPE,
             )
             if isinstance(page, list):  # a hub without pagination: everything at once
-                return [item for item in page if isinstance(item, dict)]
+                return [item for item in page if isinstance(item, dict)], {}
             if not isinstance(page, dict):
                 raise HubUnavailable("the hub's list is not JSON")
             items = [item for item in page.get("items") or () if isinstance(item, dict)]
+            return items, page.get("_pagination") or {}
+
+        found, pagination = await page_at(0)
+        following = pagination.get("next")
+        total, size = pagination.get("total"), pagination.get("limit") or len(found)
+        if following and isinstance(total, int) and isinstance(size, int) and size > 0:
+            # the hub said how many: the other pages at once
+            rest = await asyncio.gather(*(page_at(at) for at in range(size, total, size)))
+            return found + [item for items, _ in rest for item in items]
+        while following and found:
+            items, pagination = await page_at(int(following.get("offset", len(found))))
             found += items
-            following = (page.get("_pagination") or {}).get("next")
-            if not following or not items:
-                return found
-            offset = int(following.get("offset", offset + len(items)))
+            following = pagination.get("next") if items else None
+        return found
 
     async def user_groups(self, name: str) -> list[str] | None:
         """The hub groups of user ``name``; ``None`` when there is no such user."""

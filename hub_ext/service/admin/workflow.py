@@ -133,8 +133,11 @@ class AdminWorkflow:
             self.cluster.pods(self.config.teams[name].namespace for name in teams),
             self._hub_users(viewer_hub),
         )
-        await self._record_sessions(pods_by_ns, now)
+        # the GPU-hours come from the periodic sampling (``sample``): a page view writes nothing
         sessions = await self._sessions(now)
+        by_team: dict[str, list[GpuSession]] = {}
+        for session in sessions:
+            by_team.setdefault(session.team, []).append(session)
         ledger = Ledger(namespace_teams=self.config.namespace_teams)
         apply_to(ledger, active)
         teams_of = {id(model): self._teams_of(model) for model in users or ()}
@@ -160,7 +163,7 @@ class AdminWorkflow:
                     grants=[override_view(row) for row in team_rows if row.user is not None],
                     pods=pods,
                     users=members,
-                    hours=hours_by_window(sessions, team=name, now=now),
+                    hours=hours_by_window(by_team.get(name, ()), team=name, now=now),
                 )
             )
         return out
