@@ -55,6 +55,7 @@ from hub_ext.service.store import OverrideRow, QuotaRequestRow, Store
 from hub_ext.service.store.overrides import (
     active_from_rows,
     apply_to,
+    override_change,
     override_view,
     team_quotas,
 )
@@ -555,7 +556,7 @@ class AdminWorkflow:
                         team=row.team,
                         now=now,
                         subject=row.user,
-                        before=override_view(row),
+                        before=override_change(row),
                         after=None,
                         reason=reason,
                     )
@@ -718,7 +719,7 @@ class AdminWorkflow:
                 team=row.team,
                 now=now,
                 subject=row.user,
-                before=override_view(row),
+                before=override_change(row),
                 after=None,
                 reason="reached its expiry",
             )

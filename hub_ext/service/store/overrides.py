@@ -66,6 +66,15 @@ def team_quotas(config: MLTeamsConfig, active: ActiveOverrides) -> dict[str, Quo
     return {name: ledger.effective_quota(team) for name, team in config.teams.items()}
 
 
+CHANGE_KEYS = ("gpus", "gpus_per_user", "cpu", "memory", "extra_gpus", "expires_at")
+
+
+def override_change(row: OverrideRow) -> dict[str, Any]:
+    """What an override changes, for the audit: its quota keys that are set, and its expiry."""
+    view = override_view(row)
+    return {key: view[key] for key in CHANGE_KEYS if view[key] is not None}
+
+
 def override_view(row: OverrideRow) -> dict[str, Any]:
     """An override as the pages and the API show it."""
     return {
