@@ -141,7 +141,8 @@ class AdminWorkflow:
             by_team.setdefault(session.team, []).append(session)
         ledger = Ledger(namespace_teams=self.config.namespace_teams)
         apply_to(ledger, active)
-        teams_of = {id(model): self._teams_of(model) for model in users or ()}
+        by_groups: dict[tuple[str, ...], frozenset[str]] = {}  # users share their groups
+        teams_of = {id(model): self._teams_of(model, by_groups) for model in users or ()}
         out = []
         for name in teams:
             team = self.config.teams[name]
@@ -177,12 +178,18 @@ class AdminWorkflow:
 
         return replace(pod, team=team)
 
-    def _teams_of(self, model: Mapping[str, Any]) -> frozenset[str]:
-        """The teams a hub user is in, from their hub groups (once per user and request)."""
+    def _teams_of(
+        self, model: Mapping[str, Any], known: dict[tuple[str, ...], frozenset[str]]
+    ) -> frozenset[str]:
+        """The teams a hub user is in, from their hub groups (worked out once per set of groups
+        in a request: ``known``)."""
         groups = model.get("groups")
         if not isinstance(groups, list):
             return frozenset()
-        return frozenset(m.name for m in user_teams(self.config, groups))
+        key = tuple(sorted(group for group in groups if isinstance(group, str)))
+        if key not in known:
+            known[key] = frozenset(m.name for m in user_teams(self.config, list(key)))
+        return known[key]
 
     async def _hub_users(self, viewer_hub: HubAPI) -> list[dict[str, Any]] | None:
         """The users with servers running or starting, as the viewer may see them."""
