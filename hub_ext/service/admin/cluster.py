@@ -59,8 +59,10 @@ class AdminCluster:
         reflector = None
         try:
             api = await self.api()
+            # a full list again at most every 5 minutes without events (KubeSpawner's default of
+            # 10 s would decode every pod of the cluster six times a minute)
             reflector = TeamPodReflector(
-                labels=SERVER_LABELS, timeout_seconds=60, restart_seconds=300
+                labels=SERVER_LABELS, timeout_seconds=300, restart_seconds=300
             )
             # our client (the service's own configuration), not KubeSpawner's shared one
             reflector.api = client.CoreV1Api(api)

@@ -61,6 +61,7 @@ from hub_ext.service.store.overrides import (
 )
 
 DAY = 86400.0
+SUMMARIES_KEPT = 50_000
 LEAD_GRANT_LIMIT = 2
 
 
@@ -115,6 +116,7 @@ class AdminWorkflow:
     lead_grant_limit: int = LEAD_GRANT_LIMIT
     clock: Callable[[], float] = time.time
     _quota_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _summaries: dict[tuple[Any, Any], PodSummary] = field(default_factory=dict)
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -150,7 +152,7 @@ class AdminWorkflow:
             pods = (
                 None
                 if raw_pods is None
-                else [PodSummary.from_manifest(p) for p in raw_pods if isinstance(p, Mapping)]
+                else [self._summary(p) for p in raw_pods if isinstance(p, Mapping)]
             )
             pods = None if pods is None else [self._with_team(p, name) for p in pods]
             members = None if users is None else [u for u in users if name in teams_of[id(u)]]
@@ -169,6 +171,20 @@ class AdminWorkflow:
                 )
             )
         return out
+
+    def _summary(self, manifest: Mapping[str, Any]) -> PodSummary:
+        """A pod's summary, made once per version of the pod (the pods come from memory, and
+        most have not changed since the last page view)."""
+        metadata = manifest.get("metadata") or {}
+        key = (metadata.get("uid"), metadata.get("resourceVersion"))
+        if key[0] is None or key[1] is None:
+            return PodSummary.from_manifest(manifest)
+        found = self._summaries.get(key)
+        if found is None:
+            if len(self._summaries) > SUMMARIES_KEPT:
+                self._summaries.clear()
+            found = self._summaries[key] = PodSummary.from_manifest(manifest)
+        return found
 
     @staticmethod
     def _with_team(pod: PodSummary, team: str) -> PodSummary:
