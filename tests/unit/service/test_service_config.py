@@ -262,3 +262,13 @@ async def test_a_callable_server_token_scopes_gets_the_access_too() -> None:
         "read:users!user=x",
         ACCESS_SCOPE,
     ]
+
+
+def test_leads_may_open_the_admin_pages_but_no_other_service() -> None:
+    from hub_ext.policy.lead_roles import LeadScopeError
+
+    assert check_lead_scopes([PAGES_ACCESS_SCOPE]) == [PAGES_ACCESS_SCOPE]
+    with pytest.raises(LeadScopeError, match="filtered to the lead's team"):
+        check_lead_scopes(["access:services!service=jupyterhub-idle-culler"])
+    with pytest.raises(LeadScopeError, match="filtered to the lead's team"):
+        check_lead_scopes(["access:services"])
