@@ -11,21 +11,27 @@ from devenv.hub import LocalHub
 SERVICE_API = "/services/mlteams/api"
 
 
+def signed_in(hub: LocalHub, user: str) -> requests.Session:
+    """A session of ``user`` signed in through the hub's login form; the caller closes it."""
+    session = requests.Session()
+    session.get(f"{hub.url}/hub/login", timeout=30)
+    done = session.post(
+        f"{hub.url}/hub/login",
+        data={
+            "username": user,
+            "password": hub.password,
+            "_xsrf": session.cookies.get("_xsrf", path="/hub/"),
+        },
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert done.status_code == 302, done.text
+    return session
+
+
 def user_token(hub: LocalHub, user: str, note: str = "sharing test") -> str:
     """A new API token of ``user``, asked for the way a person does: sign in, then ask the hub."""
-    with requests.Session() as session:
-        session.get(f"{hub.url}/hub/login", timeout=30)
-        signed_in = session.post(
-            f"{hub.url}/hub/login",
-            data={
-                "username": user,
-                "password": hub.password,
-                "_xsrf": session.cookies.get("_xsrf", path="/hub/"),
-            },
-            allow_redirects=False,
-            timeout=30,
-        )
-        assert signed_in.status_code == 302, signed_in.text
+    with signed_in(hub, user) as session:
         made = session.post(
             f"{hub.url}/hub/api/users/{user}/tokens",
             json={"note": note},

@@ -9,34 +9,16 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-import requests
 from kubernetes_asyncio import client
 
 from devenv.hub import LocalHub
-from tests.integration.sharing_helpers import SERVICE_API, as_user, user_token
+from tests.integration.sharing_helpers import SERVICE_API, as_user, signed_in, user_token
 from tests.kube_helpers import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 ADMIN_API = f"{SERVICE_API}/admin"
 PAGES = "/services/mlteams-admin/"
-
-
-def signed_in(hub: LocalHub, user: str) -> requests.Session:
-    session = requests.Session()
-    session.get(f"{hub.url}/hub/login", timeout=30)
-    done = session.post(
-        f"{hub.url}/hub/login",
-        data={
-            "username": user,
-            "password": hub.password,
-            "_xsrf": session.cookies.get("_xsrf", path="/hub/"),
-        },
-        allow_redirects=False,
-        timeout=30,
-    )
-    assert done.status_code == 302, done.text
-    return session
 
 
 @pytest.fixture(scope="module")
