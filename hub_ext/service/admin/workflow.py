@@ -16,7 +16,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
@@ -188,11 +188,7 @@ class AdminWorkflow:
 
     @staticmethod
     def _with_team(pod: PodSummary, team: str) -> PodSummary:
-        if pod.team is not None:
-            return pod
-        from dataclasses import replace
-
-        return replace(pod, team=team)
+        return pod if pod.team is not None else replace(pod, team=team)
 
     def _teams_of(
         self, model: Mapping[str, Any], known: dict[tuple[str, ...], frozenset[str]]
