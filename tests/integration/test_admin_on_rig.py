@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -155,3 +156,53 @@ async def test_an_override_reaches_the_spawn_form_the_resource_quota_and_the_aud
 
 async def _equals(value: Any, wanted: str) -> bool:
     return (await value) == wanted
+
+
+def service_environment(hub: LocalHub) -> dict[str, str]:
+    """The environment of this hub's mlteams service process, as the hub gave it."""
+    wanted = f"127.0.0.1:{hub.hub_port}/hub"
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            command = (proc / "cmdline").read_bytes().split(b"\0")
+            if b"hub_ext.service" not in command:
+                continue
+            raw = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        environment = dict(
+            item.decode(errors="replace").partition("=")[::2] for item in raw if b"=" in item
+        )
+        if wanted in environment.get("JUPYTERHUB_API_URL", ""):
+            return environment
+    raise AssertionError("the hub's mlteams service process was not found")
+
+
+def test_no_secret_of_the_service_in_its_answers_pages_or_log(
+    team_hub: LocalHub, tokens: dict[str, str]
+) -> None:
+    environment = service_environment(team_hub)
+    secret_names = (
+        "MLTEAMS_ADMIN_PAGES_TOKEN",
+        "JUPYTERHUB_API_TOKEN",
+        "MLTEAMS_REGISTRY_PASSWORD",
+        "MLTEAMS_OBJECT_STORE_SECRET_KEY",
+    )
+    secrets = {name: environment[name] for name in secret_names if environment.get(name)}
+    assert {"MLTEAMS_ADMIN_PAGES_TOKEN", "JUPYTERHUB_API_TOKEN"} <= set(secrets)
+    seen = []
+    for path in ("teams", "teams?format=csv", "overrides", "quota-requests?state=all", "audit"):
+        status, body = as_user(team_hub, tokens["admin"], "GET", f"{ADMIN_API}/{path}")
+        assert status == 200, body
+        seen.append(str(body))
+    lead = signed_in(team_hub, "v-lead")
+    try:
+        for page in ("", "requests", "audit", "teams/vision"):
+            seen.append(lead.get(f"{team_hub.url}{PAGES}{page}", timeout=60).text)
+    finally:
+        lead.close()
+    assert team_hub.child is not None
+    seen.append(team_hub.child.log_path.read_text(errors="replace"))
+    for name, value in secrets.items():
+        assert not [text for text in seen if value in text], f"{name} was shown or logged"
