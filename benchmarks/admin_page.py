@@ -82,7 +82,7 @@ from hub_ext.policy.ledger import HUB_SERVER_ANNOTATION, HUB_USER_ANNOTATION
 from hub_ext.policy.pod_settings import USER_LABEL
 from hub_ext.service.admin.cluster import AdminCluster
 from hub_ext.service.admin.workflow import AdminWorkflow
-from hub_ext.service.app import MLTeamsService
+from hub_ext.service.app import MLTeamsService, tune_gc
 from hub_ext.service.kube import kube_client
 from hub_ext.service.store import Store
 from server_ext.contract import PROFILE_LABEL, SERVER_ANNOTATION, TEAM_LABEL, USER_ANNOTATION
@@ -670,6 +670,8 @@ async def benchmark(
             for service in (large, small):
                 if not await service.cluster.watch():
                     raise SystemExit("the pods could not be watched")
+            # as the service does after its watch has listed once (MLTeamsService.gc_threshold)
+            tune_gc(MLTeamsService.gc_threshold.default_value)
         try:
             answers = await measure(large, small, args.requests, args.budget, always)
             report = await profiled(large, args.profile) if args.profile else ""

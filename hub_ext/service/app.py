@@ -9,6 +9,7 @@ when it starts and stops with a message naming each bad key.
 from __future__ import annotations
 
 import asyncio
+import gc
 import ipaddress
 import json
 import os
@@ -195,6 +196,25 @@ class MLTeamsService(Application):
             )
         return float(proposal.value)
 
+    gc_threshold = Integer(
+        100_000,
+        config=True,
+        help="""Allocations between two collections of Python's youngest garbage generation in
+        the service (`gc.set_threshold`; Python's default is 700). The service keeps every
+        server's pod in memory and a page view allocates a few hundred thousand objects: with the
+        default, collections that scan the pods make the slowest page views several times slower
+        (benchmarks/admin_page.py). 0 keeps Python's settings.""",
+    )
+
+    @validate("gc_threshold")
+    def _check_gc_threshold(self, proposal: Any) -> int:
+        if proposal.value < 0:
+            raise TraitError(
+                f"MLTeamsService.gc_threshold must be 0 (Python's settings) or more, got "
+                f"{proposal.value}"
+            )
+        return int(proposal.value)
+
     def load_teams(self) -> MLTeamsSection:
         """The validated ``MLTeams`` section; exits with the problems named by key."""
         if not self.teams_config:
@@ -315,6 +335,7 @@ class MLTeamsService(Application):
         await promotion.start(config, store)
         admin = AdminWorkflow(config, store, AdminCluster(), lead_grant_limit=self.lead_grant_limit)
         await admin.cluster.watch(self.log)
+        tune_gc(self.gc_threshold)
         app = self.make_app(config, promotion, admin)
         server = app.listen(port, address=self.ip, xheaders=True)
         stopping = asyncio.Event()
@@ -344,6 +365,15 @@ class MLTeamsService(Application):
                 await asyncio.wait_for(stopping.wait(), self.poll_seconds)
             except asyncio.TimeoutError:
                 pass
+
+
+def tune_gc(threshold: int) -> None:
+    """Collect the youngest generation every ``threshold`` allocations, and leave what is in
+    memory now (the pods listed at start) out of later collections; 0 changes nothing."""
+    if threshold <= 0:
+        return
+    gc.freeze()
+    gc.set_threshold(threshold, 50, 1000)
 
 
 def _log_request(handler: web.RequestHandler) -> None:

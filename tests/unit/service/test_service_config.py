@@ -272,3 +272,20 @@ def test_leads_may_open_the_admin_pages_but_no_other_service() -> None:
         check_lead_scopes(["access:services!service=jupyterhub-idle-culler"])
     with pytest.raises(LeadScopeError, match="filtered to the lead's team"):
         check_lead_scopes(["access:services"])
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"gc_threshold": -1}, "MLTeamsService.gc_threshold must be 0"),
+        ({"lead_grant_limit": 65}, "MLTeamsService.lead_grant_limit must be from 0 to 64"),
+        ({"poll_seconds": 0.5}, "MLTeamsService.poll_seconds must be from 1 to 3600"),
+    ],
+)
+def test_bad_admin_settings_are_refused_naming_the_key(
+    settings: dict[str, Any], message: str
+) -> None:
+    from traitlets import TraitError
+
+    with pytest.raises(TraitError, match=message):
+        MLTeamsService(**settings)
