@@ -62,9 +62,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from concurrent.futures import Future
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -86,6 +84,7 @@ from hub_ext.service.app import MLTeamsService, tune_gc
 from hub_ext.service.kube import kube_client
 from hub_ext.service.store import Store
 from server_ext.contract import PROFILE_LABEL, SERVER_ANNOTATION, TEAM_LABEL, USER_ANNOTATION
+from tests.http_servers import in_thread
 
 ADMIN = "bench-admin"
 ADMIN_TOKEN = "bench-admin-token"
@@ -392,36 +391,6 @@ def hub_app(hub: HubStandIn) -> web.Application:
     )
 
 
-@contextmanager
-def serving_in_thread(app: web.Application) -> Iterator[int]:
-    """Serve ``app`` on a loopback port from its own thread and loop (the service checks a
-    token with the hub while its own loop waits); yields the port."""
-    loop = asyncio.new_event_loop()
-    started: Future[tuple[HTTPServer, int]] = Future()
-
-    async def start() -> None:
-        port = free_port()
-        server = HTTPServer(app)
-        server.listen(port, "127.0.0.1")
-        started.set_result((server, port))
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start())
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, name="hub-stand-in", daemon=True)
-    thread.start()
-    server, port = started.result(timeout=10)
-    try:
-        yield port
-    finally:
-        loop.call_soon_threadsafe(server.stop)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
-
-
 # -- the cluster ------------------------------------------------------------------------------
 
 
@@ -660,8 +629,8 @@ async def benchmark(
     large_hub = HubStandIn([user_model(s, created) for s in large_p.servers], always)
     small_hub = HubStandIn([user_model(s, created) for s in small_p.servers], always)
     with (
-        serving_in_thread(hub_app(large_hub)) as large_hub_port,
-        serving_in_thread(hub_app(small_hub)) as small_hub_port,
+        in_thread(hub_app(large_hub)) as large_hub_port,
+        in_thread(hub_app(small_hub)) as small_hub_port,
     ):
         large = start_service("large", large_p, large_hub_port, kubeconfig, root / "large.sqlite")
         small = start_service("small", small_p, small_hub_port, kubeconfig, root / "small.sqlite")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from devenv.cluster import LocalCluster
 from devenv.demo import DEMO_TEAMS, demo_team_secrets
@@ -29,6 +30,7 @@ from devenv.oidc import DEMO_USERS, LocalOIDC, OIDCUser
 from devenv.postgres import LocalPostgres
 from devenv.procs import MARKER, ProcessGroup, free_port, processes_with_marker
 from devenv.team_data import publish_team_keys
+from hub_ext.service.store import Store
 from tests.integration.team_data import GOVERNED_BUCKET, TeamData, prepare_team_data
 from tests.kube_helpers import poll
 
@@ -204,6 +206,17 @@ def postgres() -> Iterator[LocalPostgres]:
     finally:
         procs.stop_all()
         shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_store(postgres: LocalPostgres) -> Iterator[Store]:
+    """The service's database on the PostgreSQL server, emptied and migrated from nothing."""
+    opened = Store(postgres.url)
+    with opened.engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    opened.migrate()
+    yield opened
+    opened.close()
 
 
 AUTH_TEST_USERS = [

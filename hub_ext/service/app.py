@@ -354,7 +354,7 @@ class MLTeamsService(Application):
     async def _watch(self, admin: AdminWorkflow, stopping: asyncio.Event) -> None:
         """Every ``poll_seconds``: end what expired (ResourceQuotas follow, first of all at
         start) and note the teams' GPU pods."""
-        seen: dict[str, Any] = {}
+        seen: dict[str, Any] | None = None  # at start: every team's quota is applied
         while not stopping.is_set():
             try:
                 seen = await admin.expire_due(seen)

@@ -4,12 +4,8 @@ database for each test."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from sqlalchemy import text
 
-from devenv.postgres import LocalPostgres
 from hub_ext.service.store import Store
 from tests.unit.service import test_admin_api
 from tests.unit.service.test_admin_api import *  # noqa: F403  (the same cases, on PostgreSQL)
@@ -18,13 +14,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
 @pytest.fixture
-def store(postgres: LocalPostgres) -> Iterator[Store]:
-    opened = Store(postgres.url)
-    with opened.engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    opened.migrate()
-    yield opened
-    opened.close()
+def store(postgres_store: Store) -> Store:
+    """The cases' ``store``, here on PostgreSQL (``postgres_store`` in tests/conftest.py)."""
+    return postgres_store
 
 
 def test_every_sqlite_case_runs_here_too() -> None:

@@ -4,8 +4,6 @@ under a race, transactions, and the triggers that keep the audit append-only."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import text
 
@@ -20,13 +18,9 @@ del test_a_database_that_does_not_answer_is_store_unavailable  # noqa: F821  (sq
 
 
 @pytest.fixture
-def store(postgres: LocalPostgres) -> Iterator[Store]:
-    opened = Store(postgres.url)
-    with opened.engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    opened.migrate()
-    yield opened
-    opened.close()
+def store(postgres_store: Store) -> Store:
+    """The cases' ``store``, here on PostgreSQL (``postgres_store`` in tests/conftest.py)."""
+    return postgres_store
 
 
 def test_every_sqlite_case_runs_here_too() -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -493,7 +493,7 @@ class AdminWorkflow:
                 return previous, row
 
         _, row = await self._in_thread(store_it)
-        problems = await self.sync_quotas()
+        problems = await self.sync_quotas({team_name})
         return {"override": override_view(row), "quota_problems": problems}
 
     async def grant(self, viewer: Viewer, team_name: str, form: GrantInput) -> dict[str, Any]:
@@ -518,7 +518,7 @@ class AdminWorkflow:
             expires_at=form.expires_at,
             reason=form.reason,
         )
-        problems = await self.sync_quotas()
+        problems = await self.sync_quotas({team_name})
         return {"override": override_view(row), "quota_problems": problems}
 
     def _store_grant(
@@ -584,7 +584,7 @@ class AdminWorkflow:
         revoked = await self._in_thread(store_it)
         if revoked is None:
             raise AdminError(409, "That override has already ended.")
-        problems = await self.sync_quotas()
+        problems = await self.sync_quotas({row.team})
         return {"override": override_view(revoked), "quota_problems": problems}
 
     async def request_quota(
@@ -701,28 +701,34 @@ class AdminWorkflow:
             decided = await self._in_thread(store_it)
         except _Raced:
             raise AdminError(409, "Someone else decided that request first.") from None
-        problems = await self.sync_quotas() if decision.approve else []
+        problems = await self.sync_quotas({row.team}) if decision.approve else []
         return {"request": request_view(decided), "quota_problems": problems}
 
-    async def sync_quotas(self) -> list[str]:
-        """Bring every team's ResourceQuota to its quota in effect now (when the hub provisions
-        the teams); the problems, logged too."""
+    async def sync_quotas(self, teams: Iterable[str] | None = None) -> list[str]:
+        """Bring the ResourceQuotas of ``teams`` (default: every team) to their quota in effect
+        now, when the hub provisions the teams; the problems, logged too."""
         async with self._quota_lock:
             active, _ = await self.active(self.clock())
+            quotas = team_quotas(self.config, active)
+            wanted = set(quotas) if teams is None else set(teams)
             problems = await self.cluster.apply_quotas(
-                self.config, team_quotas(self.config, active)
+                self.config, {name: quota for name, quota in quotas.items() if name in wanted}
             )
         for problem in problems:
             app_log.error("mlteams admin: ResourceQuota not updated: %s", problem)
         return problems
 
-    async def expire_due(self, last: Mapping[str, OverrideRow]) -> dict[str, OverrideRow]:
-        """Called periodically with what was in effect at the previous call: each override that
-        has reached its expiry since is written to the audit, and the ResourceQuotas follow.
-        Returns what is in effect now."""
+    async def expire_due(self, last: Mapping[str, OverrideRow] | None) -> dict[str, OverrideRow]:
+        """Called periodically with what was in effect at the previous call (``None`` at the
+        service's start): each override that has reached its expiry since is written to the
+        audit, and the ResourceQuotas of the teams whose overrides changed follow (every team's
+        at start, whatever happened while the service was down). Returns what is in effect now."""
         now = self.clock()
         _, rows = await self.active(now)
         current = {row.id: row for row in rows}
+        if last is None:
+            await self.sync_quotas()
+            return current
         expired = [
             row
             for key, row in last.items()
@@ -742,8 +748,13 @@ class AdminWorkflow:
                 after=None,
                 reason="reached its expiry",
             )
-        if set(current) != set(last):
-            await self.sync_quotas()
+        changed = {
+            row.team
+            for key, row in {**last, **current}.items()
+            if (key in last) != (key in current)
+        }
+        if changed:
+            await self.sync_quotas(changed)
         return current
 
 

@@ -34,7 +34,7 @@ from hub_ext.service.admin.pages import QuotaRequestPage, TeamsPage
 from hub_ext.service.admin.workflow import AdminWorkflow
 from hub_ext.service.app import MLTeamsService
 from hub_ext.service.store import Store
-from tests.unit.service.test_team_live import in_thread, listen
+from tests.http_servers import in_thread, listen
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
 
@@ -431,7 +431,7 @@ async def test_an_admin_overrides_a_quota_and_the_cluster_and_audit_follow(world
     listed = body(await world.call("GET", f"{API}/admin/overrides", "root"))["overrides"]
     assert [(o["id"], o["gpus"], o["reason"]) for o in listed] == [(made["id"], 6, "deadline")]
     assert world.cluster.applied[-1]["vision"].gpus == 6
-    assert world.cluster.applied[-1]["nlp"].gpus == 2
+    assert list(world.cluster.applied[-1]) == ["vision"]  # the other teams' are not touched
 
     [entry] = body(await world.call("GET", f"{API}/admin/audit", "root"))["audit"]
     assert (entry["action"], entry["actor"], entry["team"]) == ("quota-override", "root", "vision")
@@ -727,3 +727,30 @@ async def test_a_member_asks_for_gpus_on_their_page_and_sees_the_outcome(world: 
     again = await world.call("GET", "/services/mlteams/quota-request", headers={"Cookie": cookies})
     html = again.body.decode()
     assert "rejected" in html and "use the queue instead" in html and "30 min" in html
+
+
+async def test_the_periodic_check_applies_every_quota_at_start_then_only_what_changed(
+    world: World,
+) -> None:
+    admin = AdminWorkflow(load_config(CONFIG), world.store, world.cluster)  # type: ignore[arg-type]
+    seen = await admin.expire_due(None)
+    assert seen == {} and sorted(world.cluster.applied[-1]) == ["nlp", "vision"]
+    assert (
+        await world.call(
+            "POST",
+            f"{API}/admin/teams/nlp/override",
+            "root",
+            {"gpus": 3, "minutes": 1, "reason": "short test"},
+        )
+    ).code == 201
+    assert sorted(world.cluster.applied[-1]) == ["nlp"]  # the change: that team only
+    seen = await admin.expire_due(seen)
+    assert len(seen) == 1 and sorted(world.cluster.applied[-1]) == ["nlp"]
+    calls = len(world.cluster.applied)
+    assert await admin.expire_due(seen) == seen
+    assert len(world.cluster.applied) == calls  # nothing changed, nothing applied
+    # its expiry: audited, and nlp's quota back to 2
+    admin.clock = lambda: time.time() + 120
+    assert await admin.expire_due(seen) == {}
+    assert world.cluster.applied[-1]["nlp"].gpus == 2 and list(world.cluster.applied[-1]) == ["nlp"]
+    assert "override-expired" in actions(world)

@@ -6,12 +6,8 @@ made to fail); and table tests of the pure shaping (``hub_ext.policy.team_figure
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from concurrent.futures import Future
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,9 +16,7 @@ import pytest
 import yaml
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPResponse
-from tornado.httpserver import HTTPServer
 
-from devenv.procs import free_port
 from hub_ext.policy import load_config
 from hub_ext.policy.config import Promotion
 from hub_ext.policy.ledger import PodSummary
@@ -36,6 +30,7 @@ from hub_ext.policy.team_figures import (
 from hub_ext.service.app import MLTeamsService
 from hub_ext.service.handlers import HUB_UNAVAILABLE
 from hub_ext.service.promotion_settings import NOT_SET_UP, PromotionConfig
+from tests.http_servers import in_thread, listen
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(60)]
 
@@ -230,40 +225,6 @@ class World:
     hub: Hub
     cluster: Cluster
     call: Call
-
-
-def listen(app: web.Application) -> tuple[HTTPServer, int]:
-    port = free_port()
-    server = HTTPServer(app)
-    server.listen(port, "127.0.0.1")
-    return server, port
-
-
-@contextmanager
-def in_thread(app: web.Application) -> Iterator[int]:
-    """Serve ``app`` from its own thread and loop: the service checks a caller's token with the
-    hub synchronously (``HubOAuth``), so the hub must answer while the service's loop waits."""
-    loop = asyncio.new_event_loop()
-    started: Future[tuple[HTTPServer, int]] = Future()
-
-    async def start() -> None:
-        started.set_result(listen(app))
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start())
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    server, port = started.result(timeout=10)
-    try:
-        yield port
-    finally:
-        loop.call_soon_threadsafe(server.stop)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
 
 
 def kubeconfig(path: Path, port: int) -> Path:
