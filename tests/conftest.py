@@ -34,6 +34,9 @@ from hub_ext.service.store import Store
 from tests.integration.team_data import GOVERNED_BUCKET, TeamData, prepare_team_data
 from tests.kube_helpers import poll
 
+# every HTTP response the suite receives, recorded for the secrets check (tests/security)
+pytest_plugins = ["tests.security.collector"]
+
 RIG_ID = f"pytest-{uuid.uuid4().hex[:12]}"
 os.environ[MARKER] = RIG_ID
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "test-results"
