@@ -20,6 +20,21 @@ from .procs import Child, ProcessGroup, free_port
 
 SERVICE_CIDR = "10.96.0.0/16"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+AUDIT_POLICY = {
+    # every pod as the apiserver received it (created or replaced), one JSON line each: what the
+    # security tests search for secret values; nothing else is audited (no Secret's data)
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived", "ResponseStarted", "Panic"],
+    "rules": [
+        {
+            "level": "Request",
+            "resources": [{"group": "", "resources": ["pods"]}],
+            "verbs": ["create", "update", "patch"],
+        },
+        {"level": "None"},
+    ],
+}
 
 
 class StartError(RuntimeError):
@@ -92,9 +107,17 @@ class ControlPlane:
         )
         self._wait_http(child, f"{self.etcd_url}/health", timeout=60)
 
+    @property
+    def audit_log(self) -> Path:
+        """The pods the apiserver received, one audit event (JSON) a line."""
+        return self.state_dir / "audit" / "pods.jsonl"
+
     def _start_apiserver(self) -> None:
         self.api_port = self.api_port or free_port()
         pki = self.pki
+        self.audit_log.parent.mkdir(parents=True, exist_ok=True)
+        audit_policy = self.audit_log.parent / "policy.json"
+        audit_policy.write_text(json.dumps(AUDIT_POLICY))
         child = self.procs.start(
             "kube-apiserver",
             [
@@ -120,6 +143,9 @@ class ControlPlane:
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
                 "--allow-privileged=true",
                 "--profiling=false",
+                f"--audit-policy-file={audit_policy}",
+                f"--audit-log-path={self.audit_log}",
+                "--audit-log-format=json",
                 "--v=1",
             ],
         )
