@@ -32,6 +32,7 @@ from . import notebook_image
 from .controlplane import ControlPlane, StartError
 from .kube_build import BuildError, ensure_binaries
 from .kubeapi import KubeAPI, node_ready
+from .kubelet.node_config import load_nodes
 from .paths import REPO_ROOT, local_dir
 from .procs import MARKER, Child
 from .serving import crds
@@ -47,6 +48,8 @@ class LocalCluster:
     rig_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     with_kubelet: bool = True
     with_serving: bool = True
+    nodes_file: Path | None = None
+    """The kubelet's nodes (``python -m devenv.kubelet --nodes``); None: its default nodes."""
     control_plane: ControlPlane | None = None
     kubelet: Child | None = None
     serving: Child | None = None
@@ -98,6 +101,7 @@ class LocalCluster:
                 on_exit,
                 "--pod-bin",
                 str(pod_bin),
+                *(["--nodes", str(self.nodes_file)] if self.nodes_file else []),
             ],
             env=env,
             cwd=REPO_ROOT,
@@ -137,6 +141,13 @@ class LocalCluster:
             self.control_plane.procs.stop_child(self.kubelet, timeout=60)
             self.kubelet = None
 
+    @property
+    def node_names(self) -> tuple[str, ...]:
+        """The nodes the kubelet registers."""
+        if self.nodes_file is None:
+            return EXPECTED_NODES
+        return tuple(node.name for node in load_nodes(self.nodes_file))
+
     def wait_nodes_ready(self, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
         ready: set[str] = set()
@@ -148,7 +159,7 @@ class LocalCluster:
                 )
             nodes = self.api.get("/api/v1/nodes").get("items", [])
             ready = {n["metadata"]["name"] for n in nodes if node_ready(n)}
-            if ready.issuperset(EXPECTED_NODES):
+            if ready.issuperset(self.node_names):
                 return
             time.sleep(0.5)
         raise StartError(f"nodes not Ready after {timeout:.0f}s (ready: {sorted(ready)})")

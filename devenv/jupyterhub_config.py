@@ -55,6 +55,10 @@ if env.get("MLTEAMS_TEST_TOKEN"):
 
 # as in the z2jh chart (hub.consecutiveFailureLimit): the hub exits after 5 spawn errors in a row
 c.Spawner.consecutive_failure_limit = 5
+if env.get("MLTEAMS_HUB_CONCURRENT_SPAWN_LIMIT"):
+    # the burst benchmark lets every one of its spawn requests reach the spawner (the hub's
+    # default, 100 pending spawns, answers the rest 429 before any spawner sees them)
+    c.JupyterHub.concurrent_spawn_limit = int(env["MLTEAMS_HUB_CONCURRENT_SPAWN_LIMIT"])
 c.JupyterHub.spawner_class = env.get("MLTEAMS_HUB_SPAWNER", "kubespawner.KubeSpawner")
 if env.get("MLTEAMS_TEAMS_FILE"):
     # the same mapping an admin writes under hub.config.MLTeams in the z2jh values
