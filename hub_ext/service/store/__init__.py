@@ -22,9 +22,10 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, insert, or_, select, text, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import InterfaceError as DBInterfaceError
+from sqlalchemy.pool import NullPool
 
 from hub_ext.service.store.tables import (
     audit,
@@ -206,7 +207,7 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine: Engine = create_engine(url, pool_pre_ping=True)
+        self.engine: Engine = create_engine(url, **_engine_options(url))
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._local = threading.local()
@@ -587,6 +588,17 @@ def _active_at(when: datetime) -> tuple[Any, ...]:
         or_(column.revoked_at.is_(None), column.revoked_at > when),
         or_(column.expires_at.is_(None), column.expires_at > when),
     )
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    """A sqlite file is opened by its path for each transaction (no pool): a file moved,
+    removed or put back from a backup is seen at the next request, never written to under its
+    old name; other databases keep a pool, checked before each use."""
+    parsed = make_url(url)
+    in_memory = parsed.database in (None, "", ":memory:") or "mode=memory" in str(parsed)
+    if parsed.get_backend_name() == "sqlite" and not in_memory:
+        return {"poolclass": NullPool}
+    return {"pool_pre_ping": True}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
