@@ -40,13 +40,15 @@ What is real and what is not:
 * the single-user server is a stand-in: Python's ``http.server`` (as in ``benchmarks.spawn``; the
   hub's readiness check accepts any HTTP answer), with a scratch home (no claims): a real
   Jupyter server costs seconds of CPU each, which on a small machine would time the machine;
+* before the burst each hub starts and stops one CPU server (``--cold``: not), so that the
+  burst meets running reflectors, as on a hub that has served before;
 * stock KubeSpawner has no profiles: its servers ask for no GPU and all go to one namespace
   (``bench-stock``, with a ResourceQuota as the team namespaces have); the request bodies are of
   the same size. Both hubs' ``concurrent_spawn_limit`` is above the number of requests, so every
   request reaches the spawner.
 
 Run: ``.venv/bin/python -m benchmarks.burst [--teams 10] [--users 20] [--gpus 2]
-[--cpu-users 1]`` (not part of the test suite; a few minutes).
+[--cpu-users 1] [--cold] [--logs DIR]`` (not part of the test suite; a few minutes).
 """
 
 from __future__ import annotations
@@ -56,11 +58,13 @@ import asyncio
 import json
 import math
 import re
+import shutil
 import sys
 import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +73,7 @@ from kubernetes_asyncio import client
 from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 
 from benchmarks.spawn import SERVER_CMD
+from benchmarks.team_pods import bounded
 from devenv.cluster import LocalCluster
 from devenv.hub import LocalHub
 from devenv.kubeapi import ensure_namespace
@@ -81,7 +86,9 @@ PAGINATION_TYPE = "application/jupyterhub-pagination+json"
 GPUS_PER_NODE = 8
 QUEUE_WAIT_SECONDS = 900
 SETTLE_TIMEOUT = 600.0
+STOP_CONCURRENCY = 16
 TOLERATION = {"key": GPU, "operator": "Exists", "effect": "NoSchedule"}
+WARM_UP_USER = "bench-warm-up"
 QUEUED_LINE = re.compile(r"spawn (\S+)/ queued: ")
 
 
@@ -145,8 +152,12 @@ class Burst:
         }
 
     def groups(self, prefix: str = "") -> dict[str, dict[str, list[str]]]:
+        """Each team's hub group, the first with the warm-up user too."""
         return {
-            self.team(t): {"users": [prefix + self.user(t, u) for u in range(self.users)]}
+            self.team(t): {
+                "users": [prefix + self.user(t, u) for u in range(self.users)]
+                + ([prefix + WARM_UP_USER] if t == 0 else [])
+            }
             for t in range(self.teams)
         }
 
@@ -348,15 +359,31 @@ async def burst(
     return result
 
 
+async def stop_one(hub: Hub, user: str) -> None:
+    """Stop the user's server or cancel its pending spawn.
+
+    JupyterHub answers 500 ("pending spawn") when a cancelled spawn has not ended within the
+    second it waits for it, as happens when many are cancelled at once on a busy hub: the stop
+    is asked again once the spawn has ended.
+    """
+    for _ in range(5):
+        status, body = await hub.call("DELETE", f"/users/{user}/server")
+        if status in (202, 204):
+            return
+        if status != 500:
+            break
+        deadline = time.monotonic() + SETTLE_TIMEOUT
+        while (await hub.active()).get(user, {}).get("pending") == "spawn":
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(SAMPLE_SECONDS)
+    raise SystemExit(f"stopping {user}: {status} {body}")
+
+
 async def stop_all(hub: Hub, sampler: GpuSampler, result: Result) -> None:
     """Cancel the queued spawns, then stop the servers; wait until no server or pod is left."""
     for users in (sorted(result.queued), sorted(result.admitted)):
-        answers = await asyncio.gather(
-            *(hub.call("DELETE", f"/users/{user}/server") for user in users)
-        )
-        for user, (status, body) in zip(users, answers, strict=True):
-            if status not in (202, 204):
-                raise SystemExit(f"stopping {user}: {status} {body}")
+        await bounded((partial(stop_one, hub, user) for user in users), STOP_CONCURRENCY)
         deadline = time.monotonic() + SETTLE_TIMEOUT
         while set(users) & set(await hub.active()):
             if time.monotonic() > deadline:
@@ -369,8 +396,18 @@ async def stop_all(hub: Hub, sampler: GpuSampler, result: Result) -> None:
         await asyncio.sleep(SAMPLE_SECONDS)
 
 
+async def warm_up(
+    hub: Hub, sampler: GpuSampler, user: str, body: dict[str, Any], log: Path
+) -> None:
+    """One server started and stopped, so that the burst meets a hub whose reflectors run."""
+    result = await burst("warm-up", hub, sampler, [(user, body)], log)
+    if result.admitted != {user}:
+        raise SystemExit(f"the warm-up spawn of {user} failed: {result.answers[user]}")
+    await stop_all(hub, sampler, result)
+
+
 async def run_bursts(
-    shape: Burst, cluster: LocalCluster, team: LocalHub, stock: LocalHub
+    shape: Burst, cluster: LocalCluster, team: LocalHub, stock: LocalHub, cold: bool
 ) -> tuple[Result, Result, GpuSampler]:
     api = await kube_client(str(cluster.kubeconfig))
     async with api:
@@ -384,6 +421,21 @@ async def run_bursts(
                 for user, name, profile in shape.requests()
             ]
             assert team.child is not None and stock.child is not None
+            if not cold:
+                await warm_up(
+                    team_hub,
+                    sampler,
+                    WARM_UP_USER,
+                    {"team": shape.team(0), "profile": "cpu"},
+                    team.child.log_path,
+                )
+                await warm_up(
+                    stock_hub,
+                    sampler,
+                    f"stock-{WARM_UP_USER}",
+                    {"team": shape.team(0), "flavor": "cpu"},
+                    stock.child.log_path,
+                )
             teamed = await burst(
                 "TeamKubeSpawner", team_hub, sampler, team_requests, team.child.log_path
             )
@@ -495,6 +547,16 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="users per team who ask for the CPU profile (default 1)",
     )
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="no warm-up: the burst meets hubs that have not spawned yet (whose first spawn "
+        "starts the pod and event reflectors); by default each hub starts and stops one server "
+        "first",
+    )
+    parser.add_argument(
+        "--logs", type=Path, help="copy the cluster's and the hubs' logs into this folder"
+    )
     args = parser.parse_args(argv)
     if args.teams < 1 or args.users < 1 or args.gpus < 0 or not 0 <= args.cpu_users <= args.users:
         parser.error("--teams and --users must be at least 1, --cpu-users at most --users")
@@ -510,11 +572,20 @@ def main(argv: list[str] | None = None) -> int:
         try:
             cluster.start()
             team, stock = start_hubs(shape, cluster, root, hubs)
-            teamed, stocked, sampler = asyncio.run(run_bursts(shape, cluster, team, stock))
+            teamed, stocked, sampler = asyncio.run(
+                run_bursts(shape, cluster, team, stock, args.cold)
+            )
+        except BaseException:
+            for hub in hubs:
+                if hub.child is not None:
+                    print(f"--- {hub.child.log_path}:\n{hub.child.log_tail(150)}", file=sys.stderr)
+            raise
         finally:
             for hub in hubs:
                 hub.stop()
             cluster.stop()
+            if args.logs:
+                shutil.copytree(cluster.state_dir / "logs", args.logs, dirs_exist_ok=True)
     report(shape, teamed, stocked, sampler)
     return 0
 

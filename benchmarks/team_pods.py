@@ -193,8 +193,13 @@ async def bounded(calls: Iterable[Callable[[], Awaitable[Any]]], limit: int) -> 
     await asyncio.gather(*(worker() for _ in range(limit)))
 
 
-async def fill_cluster(kubeconfig: Path, platforms: list[Platform]) -> None:
-    """The platforms' namespaces, and their pods running since their servers started."""
+async def fill_cluster(
+    kubeconfig: Path,
+    platforms: list[Platform],
+    manifest: Callable[[Server], dict[str, Any]] = pod_manifest,
+) -> None:
+    """The platforms' namespaces, and their pods (``manifest``) running since their servers
+    started."""
     api = await kube_client(str(kubeconfig))
     async with api:
         core = client.CoreV1Api(api)
@@ -217,7 +222,7 @@ async def fill_cluster(kubeconfig: Path, platforms: list[Platform]) -> None:
         def create(server: Server) -> Callable[[], Awaitable[None]]:
             async def call() -> None:
                 response = await core.create_namespaced_pod(
-                    server.namespace, pod_manifest(server), _preload_content=False
+                    server.namespace, manifest(server), _preload_content=False
                 )
                 await response.read()
 
@@ -249,9 +254,14 @@ async def fill_cluster(kubeconfig: Path, platforms: list[Platform]) -> None:
         await bounded((run(s) for s in servers), SETUP_CONCURRENCY)
         for platform in platforms:
             running = 0
-            for team in platform.team_names:
-                listed = await core.list_namespaced_pod(f"bench-{team}", _preload_content=False)
+            names = {s.pod_name for s in platform.servers}
+            for namespace in sorted({s.namespace for s in platform.servers}):
+                listed = await core.list_namespaced_pod(namespace, _preload_content=False)
                 pods = json.loads(await listed.read())["items"]
-                running += sum(1 for pod in pods if pod["status"].get("phase") == "Running")
+                running += sum(
+                    1
+                    for pod in pods
+                    if pod["metadata"]["name"] in names and pod["status"].get("phase") == "Running"
+                )
             if running != len(platform.servers):
                 raise SystemExit(f"{running} of {len(platform.servers)} pods are running")
