@@ -51,6 +51,8 @@ class ControlPlane:
     api_port: int = 0
     procs: ProcessGroup = field(init=False)
     pki: ClusterPKI = field(init=False)
+    # where kube-apiserver was in the stop order when a test stopped it alone
+    _apiserver_slot: int | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.procs = ProcessGroup(self.rig_id, self.state_dir / "logs")
@@ -84,6 +86,28 @@ class ControlPlane:
 
     def stop(self) -> None:
         self.procs.stop_all()
+
+    def stop_apiserver(self) -> None:
+        """Stop kube-apiserver alone (a fault to inject): etcd, the controllers, the kubelet and
+        the hub keep running and see the API go away."""
+        child = self._apiserver()
+        self._apiserver_slot = self.procs.children.index(child)
+        self.procs.stop_child(child, timeout=30)
+
+    def start_apiserver(self) -> None:
+        """Start kube-apiserver again on the same port and etcd, in its place in the stop order
+        (before the processes that need it)."""
+        self._start_apiserver()
+        slot, self._apiserver_slot = self._apiserver_slot, None
+        if slot is not None:
+            child = self._apiserver()
+            self.procs.children.remove(child)
+            self.procs.children.insert(slot, child)
+
+    def _apiserver(self) -> Child:
+        found = [c for c in self.procs.children if c.name == "kube-apiserver"]
+        assert found, "kube-apiserver is not running"
+        return found[0]
 
     def _start_etcd(self) -> None:
         client, peer = free_port(), free_port()

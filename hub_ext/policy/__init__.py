@@ -67,7 +67,14 @@ from hub_ext.policy.quantities import (
     parse_memory,
     parse_quantity,
 )
-from hub_ext.policy.queue import QueuedSpawn, QueuePosition, QueueScan, SpawnQueue, expired_message
+from hub_ext.policy.queue import (
+    QueuedSpawn,
+    QueuePosition,
+    QueueScan,
+    SpawnQueue,
+    expired_message,
+    interrupted_message,
+)
 from hub_ext.policy.user_options import (
     SpawnOptions,
     UserOptionsError,
@@ -131,6 +138,7 @@ __all__ = [
     "expired_message",
     "format_cpu",
     "format_memory",
+    "interrupted_message",
     "led_teams",
     "load_config",
     "options_from_form",

@@ -189,6 +189,17 @@ def expired_message(entry: QueuedSpawn) -> str:
     )
 
 
+def interrupted_message(team: str, *, queued: bool) -> str:
+    """What a user reads when the hub restarted while their spawn waited in the queue
+    (``queued``) or was being started: the spawn ended, nothing of it is left running."""
+    where = f"waiting in team {team}'s queue" if queued else "starting"
+    kept = " (its place in the queue was not kept)" if queued else ""
+    return (
+        f"Your server was {where} when the hub restarted, and it was not started{kept}. "
+        "Start it again."
+    )
+
+
 class _Tentative:
     """A ledger view with the spawns admitted earlier in the same scan added on top."""
 

@@ -51,6 +51,8 @@ CONFIG_ENV = "MLTEAMS_SERVICE_CONFIG"
 SERVICE_NAME = "mlteams"
 PAGES_SERVICE_NAME = "mlteams-admin"
 PAGES_TOKEN_ENV = "MLTEAMS_ADMIN_PAGES_TOKEN"
+# how often a managed service checks that the hub which started it still runs
+PARENT_CHECK_SECONDS = 2.0
 
 
 class MLTeamsService(Application):
@@ -344,12 +346,32 @@ class MLTeamsService(Application):
         if self.pages_token:
             self.log.info("mlteams admin pages at %s", self.pages_prefix)
         watcher = asyncio.ensure_future(self._watch(admin, stopping))
+        orphaned = asyncio.ensure_future(self._stop_when_orphaned(stopping))
         await stopping.wait()
         server.stop()
         await watcher
+        await orphaned
         await promotion.stop()
         await admin.cluster.close()
         store.close()
+
+    async def _stop_when_orphaned(self, stopping: asyncio.Event) -> None:
+        """Stop when the process that started the service (the hub, for a managed service) is
+        gone: a hub killed outright cannot stop its services, and the next hub starts its own."""
+        parent = os.getppid()
+        if parent <= 1:
+            return
+        while not stopping.is_set():
+            if os.getppid() != parent:
+                self.log.warning(
+                    "the hub that started this service (pid %s) exited; stopping", parent
+                )
+                stopping.set()
+                return
+            try:
+                await asyncio.wait_for(stopping.wait(), PARENT_CHECK_SECONDS)
+            except asyncio.TimeoutError:
+                pass
 
     async def _watch(self, admin: AdminWorkflow, stopping: asyncio.Event) -> None:
         """Every ``poll_seconds``: end what expired (ResourceQuotas follow, first of all at

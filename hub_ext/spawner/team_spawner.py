@@ -38,9 +38,12 @@ from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from typing import Any, ClassVar
 
+import aiohttp
+from kubernetes_asyncio import client
 from kubernetes_asyncio.client.rest import ApiException
 from kubespawner import KubeSpawner
 from kubespawner.spawner import EventReflector
+from sqlalchemy.orm import object_session
 from traitlets import default
 
 from hub_ext.policy import (
@@ -53,6 +56,7 @@ from hub_ext.policy import (
     choose_team,
     decide,
     decide_and_reserve,
+    interrupted_message,
     options_from_form,
     profile_choices,
     server_key,
@@ -89,6 +93,16 @@ USERNAME_LABEL = "hub.jupyter.org/username"
 # the spawner whose _start() the current task runs in (tasks it creates inherit it)
 _STARTING: ContextVar[TeamKubeSpawner | None] = ContextVar("mlteams_starting", default=None)
 QUEUE_ENDED = "queue-ended"
+INTERRUPTED = "hub-restarted"
+SPAWN_STAGE_KEY = "mlteams_spawn"
+# a pod whose server stopped while the API was unreachable: retried until deleted
+DELETE_RETRY_SECONDS = 2.0
+DELETE_RETRY_LIMIT_SECONDS = 3600.0
+_DELETIONS: set[asyncio.Task[None]] = set()
+CLUSTER_UNAVAILABLE = (
+    "The cluster is not answering right now, so your server was not started. Try again in a "
+    "minute; if this goes on, tell your platform admins."
+)
 INVALID_OPTIONS = "invalid_options"
 
 
@@ -114,6 +128,10 @@ class TeamKubeSpawner(KubeSpawner):
     _deciding: bool = False
     # the configured home settings a team's ``home`` may replace, taken before the first spawn
     _configured_home: dict[str, Any] | None = None
+    # the spawn in progress ("queued", then "starting"), kept in the hub's database until start()
+    # returns; loaded back after a hub restart: that spawn was cut short
+    _spawn_stage: dict[str, Any] | None = None
+    _interrupted: dict[str, Any] | None = None
 
     # -- shared state ------------------------------------------------------------------------
 
@@ -299,6 +317,7 @@ class TeamKubeSpawner(KubeSpawner):
                 raise self._refuse(checked.message, checked.http_status, INVALID_OPTIONS)
             self._apply(checked)
             await self._admit(checked)
+            self._record_stage("starting", checked)
             await self._check_team_folder(checked)
         finally:
             self._deciding = False
@@ -397,6 +416,8 @@ class TeamKubeSpawner(KubeSpawner):
         state = self.team_state
         waiter = state.wait_in_queue(decision)
         self.log.info("spawn %s queued: %s", self.server_id, decision.message)
+        if self._team_options is not None:
+            self._record_stage("queued", self._team_options)
         try:
             outcome = await waiter.future
         except asyncio.CancelledError:
@@ -421,22 +442,130 @@ class TeamKubeSpawner(KubeSpawner):
                     raise self._refuse(message, 403, "storage-quota") from None
                 message = _quota_message(self.team_state, options, self.user.name, self.name or "")
                 raise self._refuse(message, 403, "quota") from None
+            if exc.status >= 500:
+                self.log.warning("spawn %s: the Kubernetes API failed: %s", self.server_id, exc)
+                raise self._refuse(CLUSTER_UNAVAILABLE, 503, "cluster-unavailable") from None
             raise
+        except aiohttp.ClientError as exc:
+            self.team_state.release(self.server_id)
+            self.log.warning("spawn %s: the Kubernetes API is unreachable: %s", self.server_id, exc)
+            raise self._refuse(CLUSTER_UNAVAILABLE, 503, "cluster-unavailable") from None
         except BaseException:
             self.team_state.release(self.server_id)
             raise
         finally:
+            self._spawn_stage = None
             _STARTING.reset(token)
+
+    # -- a spawn cut short by a hub restart --------------------------------------------------------
+
+    def _record_stage(self, stage: str, options: SpawnOptions) -> None:
+        """Keep the spawn's stage (and the namespace and pod name it uses) in the hub's database:
+        JupyterHub stores the spawner's state only once ``start()`` returns."""
+        self._spawn_stage = {"stage": stage, "team": options.team, "since": time.time()}
+        orm_spawner = self.orm_spawner
+        session = object_session(orm_spawner) if orm_spawner is not None else None
+        if session is None:
+            return
+        orm_spawner.state = self.get_state()
+        session.commit()
+
+    def get_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = super().get_state()
+        if self._spawn_stage is not None:
+            state[SPAWN_STAGE_KEY] = dict(self._spawn_stage)
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        stage = state.get(SPAWN_STAGE_KEY)
+        self._interrupted = dict(stage) if isinstance(stage, dict) else None
+
+    def clear_state(self) -> None:
+        super().clear_state()
+        self._spawn_stage = None
+        self._interrupted = None
+
+    async def poll(self) -> int | None:
+        """KubeSpawner's poll, except for a spawn the hub was in the middle of when it stopped
+        (queued, or admitted and not yet started): its pod, if one was made, is deleted, and
+        the spawn ends as failed with a message saying so (progress API, spawn-pending page)."""
+        interrupted, self._interrupted = self._interrupted, None
+        if interrupted is None:
+            result: int | None = await super().poll()
+            return result
+        team = str(interrupted.get("team", ""))
+        queued = interrupted.get("stage") == "queued"
+        message = interrupted_message(team, queued=queued)
+        self.log.warning(
+            "spawn %s was %s when the hub stopped; ending it (pod %s/%s deleted if present)",
+            self.server_id,
+            "queued" if queued else "starting",
+            self.namespace,
+            self.pod_name,
+        )
+        await self.stop(now=True)
+        ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        ended.set_exception(refusal(message, status=503, reason=INTERRUPTED))
+        ended.exception()  # retrieved here: JupyterHub reads it for the progress and pages
+        self._spawn_future = ended
+        return 0
 
     async def stop(self, now: bool = False) -> None:
         try:
             await super().stop(now=now)
+        except aiohttp.ClientError as exc:
+            self._delete_when_reachable(now, exc)
         finally:
             # KubeSpawner's _start() calls stop() itself to delete a conflicting pod before it
             # creates its own: that spawn goes on with its reservation
             if _STARTING.get() is not self:
                 self.team_state.leave_queue(self.server_id)
                 self.team_state.release(self.server_id)
+
+    def _delete_when_reachable(self, now: bool, exc: Exception) -> None:
+        """The server stops while the Kubernetes API is unreachable: its pod (this very pod,
+        by uid, never a newer one of the same name) is deleted once the API answers again; until
+        then the reflector still holds it, so its GPUs stay counted."""
+        namespace, name = self.namespace, self.pod_name
+        reflector = self.pod_reflector
+        pod = reflector.pods.get(f"{namespace}/{name}") if reflector is not None else None
+        uid = (pod or {}).get("metadata", {}).get("uid")
+        if not uid:
+            self.log.warning("stop %s: the Kubernetes API is unreachable: %s", self.server_id, exc)
+            return
+        self.log.warning(
+            "stop %s: the Kubernetes API is unreachable (%s); pod %s/%s is deleted once it answers",
+            self.server_id,
+            exc,
+            namespace,
+            name,
+        )
+        grace = 0 if now else self.delete_grace_period
+        task = asyncio.ensure_future(self._delete_pod_later(namespace, name, uid, grace))
+        _DELETIONS.add(task)
+        task.add_done_callback(_DELETIONS.discard)
+
+    async def _delete_pod_later(self, namespace: str, name: str, uid: str, grace: int) -> None:
+        options = client.V1DeleteOptions(
+            grace_period_seconds=grace, preconditions=client.V1Preconditions(uid=uid)
+        )
+        deadline = time.monotonic() + DELETE_RETRY_LIMIT_SECONDS
+        while time.monotonic() < deadline:
+            await asyncio.sleep(DELETE_RETRY_SECONDS)
+            try:
+                await self.api.delete_namespaced_pod(name=name, namespace=namespace, body=options)
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                continue
+            except ApiException as exc:
+                if exc.status >= 500:
+                    continue
+                if exc.status not in (404, 409):  # 409: a newer pod has the name; 404: gone
+                    self.log.error("pod %s/%s could not be deleted: %s", namespace, name, exc)
+                    return
+            self.log.info("pod %s/%s of a stopped server deleted", namespace, name)
+            return
+        self.log.error("pod %s/%s not deleted: the Kubernetes API did not answer", namespace, name)
 
     async def delete_forever(self) -> None:
         """The user (or this named server) is deleted: with ``delete_pvc``, remove its home in

@@ -213,3 +213,31 @@ def orphans(cluster: LocalCluster, hub: LocalHub) -> list[str]:
 def wait_no_orphans(cluster: LocalCluster, hub: LocalHub, timeout: float) -> None:
     left = poll(lambda: orphans(cluster, hub), lambda o: not o, timeout=timeout, interval=1)
     assert not left, f"pods no server of the hub owns, still there after {timeout:.0f}s: {left}"
+
+
+def progress_events(hub: LocalHub, user: str) -> list[dict[str, Any]]:
+    """The events of the server's progress stream, for a spawn that is no longer pending."""
+    status, body = hub.request("GET", f"/hub/api/users/{user}/server/progress", timeout=30)
+    assert status == 200, (user, status, body)
+    text = body if isinstance(body, str) else json.dumps(body)
+    return [json.loads(line[5:]) for line in text.splitlines() if line.startswith("data:")]
+
+
+def within_quota(cluster: LocalCluster) -> None:
+    for team, quota in QUOTAS.items():
+        held = sum(pod_gpus(p) for p in team_pods(cluster, team))
+        assert held <= quota, f"team {team} holds {held} GPUs, over its quota of {quota}"
+
+
+def ledger_matches_cluster(cluster: LocalCluster, hub: LocalHub) -> dict[str, TeamCount]:
+    """Wait until each team's GPUs on the spawn form equal its pods' GPUs in the apiserver."""
+    last = poll(
+        lambda: counts(cluster, hub),
+        lambda found: all(c.ledger_used == c.pod_gpus for c in found.values()),
+        timeout=60,
+        interval=2,
+    )
+    assert all(c.ledger_used == c.pod_gpus for c in last.values()), last
+    for count in last.values():
+        assert count.pod_gpus <= count.quota, count
+    return last

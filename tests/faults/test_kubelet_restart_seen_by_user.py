@@ -54,12 +54,15 @@ def test_a_running_server_stays_reachable_across_a_kubelet_restart(
     before = server_pod(fault_cluster, user)
     container = before["status"]["containerStatuses"][0]
 
+    assert fault_cluster.kubelet is not None
+    log_path = fault_cluster.kubelet.log_path
+    logged = log_path.stat().st_size
     fault_cluster.stop_kubelet()
     # no kubelet: the server process runs on, and the user reaches it
     assert status_through_proxy(hub, user) == 200
-    kubelet = fault_cluster.start_kubelet(on_exit="keep")
+    fault_cluster.start_kubelet(on_exit="keep")
     wait_for(
-        lambda: "adopted container notebook" in kubelet.log_path.read_text(),
+        lambda: b"adopted container notebook" in log_path.read_bytes()[logged:],
         timeout=60,
         what="the new kubelet to adopt the server's container",
     )
