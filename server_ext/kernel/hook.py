@@ -134,6 +134,7 @@ class KernelTracking(Configurable):
         for name, default in (
             (env.HTTP_TIMEOUT, env.DEFAULT_HTTP_TIMEOUT),
             (env.HTTP_MAX_RETRIES, env.DEFAULT_HTTP_MAX_RETRIES),
+            (env.OBJECT_STORE_CLIENT, env.DEFAULT_OBJECT_STORE_CLIENT),
         ):
             os.environ.setdefault(name, default)
         self._install_lineage()

@@ -347,3 +347,33 @@ def test_runs_get_their_environment_from_mlflows_import_unless_switched_off(reco
     finally:
         tracker.uninstall_environment()
     assert MlflowClient.create_run is before
+
+
+def test_object_store_reads_get_bounded_timeouts_unless_the_user_set_their_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The kernel's s3 filesystems time out and retry a bounded number of times; a user's own
+    ``FSSPEC_S3`` and a reader's ``storage_options`` win."""
+    from fsspec.config import apply_config, set_conf_env
+    from s3fs import S3FileSystem
+
+    monkeypatch.setenv("FSSPEC_S3", "")
+    monkeypatch.delenv("FSSPEC_S3")
+    tracker = kernel_hook.KernelTracking(environ={}, libraries=["mlteams_not_imported_lib"])
+    tracker.install()
+    tracker.watcher.uninstall()
+    tracker.uninstall_environment()
+    conf: dict[str, dict[str, Any]] = {}
+    set_conf_env(conf, {"FSSPEC_S3": os.environ["FSSPEC_S3"]})
+    kwargs = apply_config(S3FileSystem, {"key": "k", "client_kwargs": {"region_name": "x"}}, conf)
+    assert kwargs["key"] == "k" and kwargs["client_kwargs"] == {"region_name": "x"}
+    client = kwargs["config_kwargs"]
+    assert (client["connect_timeout"], client["read_timeout"]) == (5, 10)
+    assert client["retries"] == {"mode": "standard", "max_attempts": 1}
+    S3FileSystem(**kwargs, skip_instance_cache=True)  # the settings are ones s3fs accepts
+
+    monkeypatch.setenv("FSSPEC_S3", '{"retries": 7}')
+    tracker.install()
+    tracker.watcher.uninstall()
+    tracker.uninstall_environment()
+    assert os.environ["FSSPEC_S3"] == '{"retries": 7}'
