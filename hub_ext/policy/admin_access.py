@@ -4,7 +4,8 @@ The hub tells the ``mlteams`` service who a caller is and which scopes their tok
 model of ``GET /hub/api/user``). Two custom scopes decide the admin pages:
 
 * ``custom:mlteams:admin``: a platform admin: every team, every action. A hub admin (the model's
-  ``admin`` flag) counts as one.
+  ``admin`` flag) counts as one when the token they use still carries an admin's reach over the
+  hub's users (unfiltered ``list:users``): a token they limited to less is not an admin's.
 * ``custom:mlteams:lead!group=<team>``: a lead of ``<team>`` (the team's hub group): that team's
   pages, stopping its servers, lowering its per-user cap, deciding its members' quota requests.
 
@@ -20,6 +21,8 @@ from typing import Any
 
 ADMIN_SCOPE = "custom:mlteams:admin"
 LEAD_SCOPE = "custom:mlteams:lead"
+HUB_ADMIN_REACH = "list:users"
+"""The scope, unfiltered, that a hub admin's token must still hold to act as a platform admin."""
 CUSTOM_SCOPES: dict[str, dict[str, str]] = {
     ADMIN_SCOPE: {
         "description": "Platform admin of jupyterhub-mlteams: every team's admin page and "
@@ -80,7 +83,7 @@ def viewer_from_model(model: Mapping[str, Any], teams: Iterable[str]) -> Viewer:
     """
     known = set(teams)
     scopes = _strings(model.get("scopes"))
-    admin = model.get("admin") is True or ADMIN_SCOPE in scopes
+    admin = ADMIN_SCOPE in scopes or (model.get("admin") is True and HUB_ADMIN_REACH in scopes)
     leads = set()
     for scope in scopes:
         base, _, scope_filter = scope.partition("!")

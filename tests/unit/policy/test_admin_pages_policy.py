@@ -50,7 +50,7 @@ NOW = 1_800_000_000.0
 @pytest.mark.parametrize(
     ("model", "admin", "leads"),
     [
-        ({"name": "root", "admin": True, "scopes": []}, True, set()),
+        ({"name": "root", "admin": True, "scopes": []}, False, set()),
         ({"name": "ops", "scopes": [ADMIN_SCOPE]}, True, set()),
         ({"name": "lena", "scopes": [f"{LEAD_SCOPE}!group=vision"]}, False, {"vision"}),
         (
@@ -63,6 +63,18 @@ NOW = 1_800_000_000.0
         ({"name": "odd2", "scopes": [f"{LEAD_SCOPE}!user=vision"]}, False, set()),
         ({"name": "alice", "scopes": ["access:services!service=mlteams"]}, False, set()),
         ({"name": "bad", "admin": "yes", "scopes": "custom:mlteams:admin"}, False, set()),
+        # a hub admin acts as one with a token that still reaches every user...
+        ({"name": "root", "admin": True, "scopes": ["list:users", "read:users"]}, True, set()),
+        # ... and not with a token they limited to less, nor with a filtered reach
+        (
+            {"name": "root", "admin": True, "scopes": ["access:services!service=mlteams"]},
+            False,
+            set(),
+        ),
+        ({"name": "root", "admin": True, "scopes": ["list:users!group=vision"]}, False, set()),
+        ({"name": "root", "admin": True}, False, set()),
+        # the reach alone does not make an admin
+        ({"name": "lister", "scopes": ["list:users"]}, False, set()),
     ],
 )
 def test_the_viewer_comes_from_the_hub_model(
@@ -86,7 +98,7 @@ def test_a_lead_sees_and_acts_on_their_team_only() -> None:
     alice = viewer_from_model({"name": "alice"}, TEAMS)
     with pytest.raises(AccessRefused, match="team leads and platform admins"):
         require_pages(alice)
-    admin = viewer_from_model({"name": "root", "admin": True}, TEAMS)
+    admin = viewer_from_model({"name": "root", "admin": True, "scopes": ["list:users"]}, TEAMS)
     assert visible_teams(admin, TEAMS) == list(TEAMS)
     assert admin.role_in("nlp") == "admin" and lena.role_in("vision") == "lead"
     assert lena.role_in("nlp") is None
