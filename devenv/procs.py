@@ -64,15 +64,50 @@ class Child:
             return ""
 
     def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM, wait, then SIGKILL; the process group too when it has its own."""
-        if self.popen.poll() is not None:
+        """SIGTERM, wait, then SIGKILL; then what is left of its process group (each child
+        leads its own): helpers it started in its group, such as MLflow's job runner, which
+        would otherwise outlive it for a while."""
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+        self._end_group(timeout)
+
+    def _end_group(self, timeout: float) -> None:
+        if not group_members(self.pid):
             return
-        self.popen.send_signal(signal.SIGTERM)
+        _signal_group(self.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not group_members(self.pid):
+                return
+            time.sleep(0.1)
+        _signal_group(self.pid, signal.SIGKILL)
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def group_members(pgid: int) -> list[int]:
+    """The live processes of process group ``pgid`` (zombies left out), from ``/proc``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
-            self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait(5)
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            found.append(int(entry.name))
+    return found
 
 
 @dataclass
