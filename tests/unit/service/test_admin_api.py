@@ -74,7 +74,9 @@ def users() -> dict[str, dict[str, Any]]:
     """The hub's users; a fresh copy for each test, which may change them."""
     return {
         # a hub admin's token holds the hub's admin reach (as the hub expands admin:users)
-        "root": user([], ["list:users", "read:users", "read:servers", "delete:servers"], admin=True),
+        "root": user(
+            [], ["list:users", "read:users", "read:servers", "delete:servers"], admin=True
+        ),
         "lena": user(["vision-leads"], ["custom:mlteams:lead!group=vision"]),
         "alice": user(["vision-engineers"]),
         "bob": user(["nlp-engineers"]),
