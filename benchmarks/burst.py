@@ -16,7 +16,11 @@ For TeamKubeSpawner it prints:
   hub's log (``spawn <user>/ queued``), checked against the hub's states (still pending) and the
   apiserver (no pod); admitted are the others, each of which must become ready;
 * the time from the burst until every admitted server is ready (the hub's ``ready`` state, from
-  ``GET /hub/api/users?state=active`` every 0.2 s);
+  ``GET /hub/api/users?state=active`` every 0.2 s, or the request's 201), and until the first pod
+  of the burst exists (sampled from the apiserver): JupyterHub does its own work for every
+  request (OAuth client, token, database) in its one event loop before the spawns go on, so the
+  first pod waits for the hub to have taken most of the requests;
+* why the spawns answered 202 that ended without a server were refused (the hub's log);
 * the most GPUs in use per team at any moment, sampled from the apiserver every 0.2 s from the
   burst until every server is gone: the ``nvidia.com/gpu`` requests of the non-terminated pods of
   each team namespace (pods being deleted count until they are gone, as for a ResourceQuota),
@@ -90,6 +94,7 @@ STOP_CONCURRENCY = 16
 TOLERATION = {"key": GPU, "operator": "Exists", "effect": "NoSchedule"}
 WARM_UP_USER = "bench-warm-up"
 QUEUED_LINE = re.compile(r"spawn (\S+)/ queued: ")
+REFUSED_LINE = re.compile(r"Not starting (\S+)'s server : (\d+) SpawnException\(reason=([\w-]+)\)")
 
 
 # -- the teams and the requests ---------------------------------------------------------------
@@ -241,7 +246,7 @@ class GpuSampler:
 
     api: client.ApiClient
     most: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    pods: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    seen: dict[str, float] = field(default_factory=dict)
     samples: int = 0
 
     async def sample(self) -> int:
@@ -253,7 +258,7 @@ class GpuSampler:
         held: dict[str, int] = defaultdict(int)
         for pod in items:
             namespace = pod["metadata"]["namespace"]
-            self.pods[namespace].add(pod["metadata"]["name"])
+            self.seen.setdefault(f"{namespace}/{pod['metadata']['name']}", time.perf_counter())
             if pod.get("status", {}).get("phase") not in ("Succeeded", "Failed"):
                 held[namespace] += pod_gpus(pod)
         for namespace, gpus in held.items():
@@ -283,6 +288,8 @@ class Result:
     failed_later: set[str] = field(default_factory=set)
     all_ready: float = 0.0
     answered: float = 0.0
+    first_pod: float = 0.0
+    reasons: dict[str, str] = field(default_factory=dict)
 
     @property
     def refused_at_once(self) -> dict[str, tuple[int, Any]]:
@@ -298,16 +305,15 @@ class Result:
         for status, body in self.refused_at_once.values():
             message = body.get("message", str(body)) if isinstance(body, dict) else str(body)
             kinds[f"{status} {message[:70]}"] += 1
-        for _ in self.failed_later:
-            kinds["202, then ended without a server"] += 1
+        for user in self.failed_later:
+            kinds[f"202, then refused: {self.reasons.get(user, 'no reason in the hub log')}"] += 1
         return dict(kinds)
 
 
-def queued_in_log(log: Path, offset: int) -> set[str]:
+def read_log(log: Path, offset: int) -> str:
     with open(log, "rb") as f:
         f.seek(offset)
-        text = f.read().decode(errors="replace")
-    return set(QUEUED_LINE.findall(text))
+        return f.read().decode(errors="replace")
 
 
 async def burst(
@@ -341,18 +347,25 @@ async def burst(
             if not result.answered:
                 sending.result()
                 result.answered = now
-            result.queued = queued_in_log(log, log_offset) - set(result.ready_at)
+            text = await asyncio.to_thread(read_log, log, log_offset)
+            result.queued = set(QUEUED_LINE.findall(text)) - set(result.ready_at)
             accepted = {u for u, (status, _) in result.answers.items() if status < 400}
             starting = accepted - set(result.ready_at) - result.queued
             # a spawn answered 202 may still end in a refusal (a queued spawn's, or one decided
             # after the hub's answer): it is no longer active
             result.failed_later = {u for u in starting if u not in active}
+            result.reasons = {
+                user: f"{status} {reason}" for user, status, reason in REFUSED_LINE.findall(text)
+            }
             if not starting - result.failed_later:
                 break
         if time.monotonic() > deadline:
             raise SystemExit(f"{name}: servers not ready within {SETTLE_TIMEOUT:.0f} s")
         await asyncio.sleep(SAMPLE_SECONDS)
     result.all_ready = max(result.ready_at.values(), default=0.0)
+    # the pods made by this burst, as the sampler first saw them
+    created = [seen - start for seen in sampler.seen.values() if seen >= start]
+    result.first_pod = min(created, default=0.0)
     stuck = [u for u in result.queued if u not in active or active[u].get("ready")]
     if stuck:
         raise SystemExit(f"{name}: spawns logged as queued that are not pending: {stuck[:5]}")
@@ -511,12 +524,16 @@ def report(shape: Burst, teamed: Result, stocked: Result, sampler: GpuSampler) -
         f"users; quota {shape.gpus} GPUs per team (1 per user); apiserver sampled "
         f"{sampler.samples} times"
     )
-    print(f"  {'':22}{'requests':>9}{'admitted':>9}{'queued':>8}{'refused':>8}{'all ready':>11}")
+    print(
+        f"  {'':22}{'requests':>9}{'admitted':>9}{'queued':>8}{'refused':>8}{'first pod':>11}"
+        f"{'all ready':>11}"
+    )
     for result in (teamed, stocked):
         refused = len(result.refused_at_once) + len(result.failed_later)
         print(
             f"  {result.name:<22}{result.requests:>9}{len(result.admitted):>9}"
-            f"{len(result.queued):>8}{refused:>8}{result.all_ready:>9.2f} s"
+            f"{len(result.queued):>8}{refused:>8}{result.first_pod:>9.2f} s"
+            f"{result.all_ready:>9.2f} s"
         )
     if stocked.all_ready:
         ratio = teamed.all_ready / stocked.all_ready

@@ -240,8 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  ratio team/stock, pods listed    {ratio:.3f}   (aim <= {AIM_RATIO}: {met})")
     per_pod = {name: (loaded[name] - idle[name]) / args.pods for name in loaded}
     print(
-        f"  increase / pods (the first spawn's own cost included): team {per_pod['team'] / 1024:.1f} KiB, stock "
-        f"{per_pod['stock'] / 1024:.1f} KiB"
+        f"  increase / pods (the first spawn's own cost included): team "
+        f"{per_pod['team'] / 1024:.1f} KiB, stock {per_pod['stock'] / 1024:.1f} KiB"
     )
     return 0
 
