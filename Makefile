@@ -4,7 +4,7 @@
 PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup demo test test-unit test-integration test-browser test-jupyterhub5 lint cluster cluster-stop cluster-status cluster-reset bench clean
+.PHONY: setup demo test test-unit test-integration test-browser test-jupyterhub5 lint cluster cluster-stop cluster-status cluster-reset bench mutation clean
 
 setup:
 	@bash devenv/setup.sh
@@ -48,6 +48,15 @@ cluster-status:
 
 cluster-reset: cluster-stop
 	rm -rf .local/cluster .local/demo
+
+# Mutation testing of the policy (hub_ext/policy), not part of `make test`: mutmut mutates it in
+# mutants/ and runs tests/unit/policy against each mutant, then the score per module is printed.
+# Results are kept in mutants/, so a second run checks only what changed; MUTANTS narrows the run
+# to some mutants, e.g. make mutation MUTANTS='hub_ext.policy.admission*'.
+MUTANTS ?=
+mutation: setup
+	MLTEAMS_PROPERTY_SCALE=0.1 .venv/bin/mutmut run --max-children 2 $(MUTANTS)
+	$(PY) -m devenv.mutation_score
 
 clean: cluster-stop
 	rm -rf .local .venv .venv-jh5 test-results

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, event, settings
+from hypothesis import event
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -48,6 +48,7 @@ from hub_ext.policy import (
 )
 from hub_ext.policy.config import Quota, QuotaOverride
 from hub_ext.policy.queue import WAITING_REASONS
+from tests.unit.policy.properties import property_settings
 
 pytestmark = pytest.mark.unit
 
@@ -444,11 +445,5 @@ def _within(used: Usage, quota: Quota) -> bool:
     )
 
 
-AdmissionMachine.TestCase.settings = settings(
-    max_examples=250,
-    stateful_step_count=50,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+AdmissionMachine.TestCase.settings = property_settings(250, stateful_step_count=50)
 TestAdmissionInterleavings = AdmissionMachine.TestCase

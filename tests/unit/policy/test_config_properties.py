@@ -13,22 +13,18 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from hub_ext.policy import ConfigError, load_config
 from hub_ext.policy.config import QuotaOverride, parse_quota_override
 from hub_ext.policy.validation import child
+from tests.unit.policy.properties import property_settings
 from tests.unit.policy.sample import sample_raw
 
 pytestmark = pytest.mark.unit
 
-PROPERTIES = settings(
-    max_examples=120,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+PROPERTIES = property_settings(120)
 
 SCALARS = (
     st.none()
