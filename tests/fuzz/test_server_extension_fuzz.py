@@ -48,7 +48,7 @@ def server_fuzzer(team_hub: LocalHub) -> Iterator[Fuzzer]:
 
 
 @schema.parametrize()
-@fuzz_settings(max_examples=30)
+@fuzz_settings(max_examples=26)
 def test_server_extension_api(case: Case, server_fuzzer: Fuzzer) -> None:
     """No generated request gets a 5xx or an answer the description does not document."""
     keep_off_champions(case)

@@ -45,7 +45,7 @@ def service_fuzzer(team_hub: LocalHub) -> Iterator[Fuzzer]:
 
 
 @schema.parametrize()
-@fuzz_settings(max_examples=30)
+@fuzz_settings(max_examples=20)
 def test_service_api(case: Case, service_fuzzer: Fuzzer) -> None:
     """No generated request gets a 5xx or an answer the description does not document."""
     keep_off_champions(case)

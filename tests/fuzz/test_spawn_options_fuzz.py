@@ -83,7 +83,7 @@ def spawn_fuzzer(team_hub: LocalHub) -> Iterator[Fuzzer]:
 
 
 @schema.parametrize()
-@fuzz_settings(max_examples=500)
+@fuzz_settings(max_examples=450)
 def test_spawn_options(case: Case, spawn_fuzzer: Fuzzer, team_hub: LocalHub) -> None:
     """No generated spawn request gets a 5xx or an answer the description does not document;
     an accepted spawn is stopped before the next one."""
