@@ -223,6 +223,33 @@ def progress_events(hub: LocalHub, user: str) -> list[dict[str, Any]]:
     return [json.loads(line[5:]) for line in text.splitlines() if line.startswith("data:")]
 
 
+def quota_used_gpus(cluster: LocalCluster, team: str) -> int:
+    """The GPUs Kubernetes' own ResourceQuota of ``team``'s namespace counts as used."""
+    quotas = cluster.api.get(f"/api/v1/namespaces/{NAMESPACES[team]}/resourcequotas")["items"]
+    key = f"requests.{GPU_RESOURCE}"
+    return sum(int(((q.get("status") or {}).get("used") or {}).get(key, 0)) for q in quotas)
+
+
+def wait_quota_settled(cluster: LocalCluster, timeout: float = 120) -> None:
+    """Wait until no team pod is terminating and each namespace's ResourceQuota counts exactly
+    its pods' GPUs. Kubernetes counts a deleted pod until the pod object is removed and its
+    quota controller has recounted; a burst before that is refused by the quota backstop."""
+
+    def unsettled() -> dict[str, tuple[int, int, int]]:
+        found = {}
+        for team, namespace in NAMESPACES.items():
+            pods = cluster.api.get(f"/api/v1/namespaces/{namespace}/pods")["items"]
+            terminating = sum(1 for p in pods if p["metadata"].get("deletionTimestamp"))
+            held = sum(pod_gpus(p) for p in pods)
+            used = quota_used_gpus(cluster, team)
+            if terminating or used != held:
+                found[team] = (terminating, held, used)
+        return found
+
+    left = poll(unsettled, lambda found: not found, timeout=timeout, interval=1)
+    assert not left, f"(terminating pods, pod GPUs, quota's used GPUs) per team: {left}"
+
+
 def within_quota(cluster: LocalCluster) -> None:
     for team, quota in QUOTAS.items():
         held = sum(pod_gpus(p) for p in team_pods(cluster, team))

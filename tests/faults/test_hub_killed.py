@@ -50,6 +50,7 @@ def test_hub_killed_mid_burst_loses_nothing_and_doubles_nothing(
     quotas again and no more."""
     hub = fault_hubs(stand_in_servers=True)
     assert hub.child is not None
+    rig.wait_quota_settled(fault_cluster)
     log_path = hub.child.log_path
     answers = spawn_all(hub, BURST)
     assert all(status in (201, 202) for status, _ in answers), answers
@@ -106,6 +107,7 @@ def test_hub_killed_mid_burst_loses_nothing_and_doubles_nothing(
         assert re.search(pattern, restart_log), (user, restart_log[-3000:])
 
     rig.ledger_matches_cluster(fault_cluster, hub)
+    rig.wait_quota_settled(fault_cluster)
 
     # the restarted hub admits a new burst up to the quotas, and queues the rest
     answers = spawn_all(hub, ended)
@@ -128,3 +130,4 @@ def test_hub_killed_mid_burst_loses_nothing_and_doubles_nothing(
         timeout=120,
         what="every server pod gone",
     )
+    rig.wait_quota_settled(fault_cluster)
