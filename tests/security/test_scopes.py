@@ -88,12 +88,8 @@ def test_every_service_endpoint_refuses_a_token_without_access_to_the_service(
     assert status == 200
 
 
-@pytest.mark.integration
-@pytest.mark.timeout(300)
-def test_admin_endpoints_refuse_a_leads_token_without_the_lead_scope(team_hub: LocalHub) -> None:
-    """A lead's token with only what every member holds is refused by every admin endpoint."""
-    scopes = [ACCESS, "read:users:name!user", "read:users:groups!user"]
-    token = scoped_token(team_hub, "v-lead", scopes, "without the lead scope")
+def admin_refusals(team_hub: LocalHub, token: str) -> list[str]:
+    """Each admin endpoint that does not refuse ``token`` with a 403 and a message."""
     admin_operations = [op for op in SERVICE_OPERATIONS if "/api/admin/" in op[1]]
     assert admin_operations
     wrong = []
@@ -103,4 +99,26 @@ def test_admin_endpoints_refuse_a_leads_token_without_the_lead_scope(team_hub: L
         message = answer.get("message", "") if isinstance(answer, dict) else ""
         if status != 403 or not message:
             wrong.append(f"{method} {route}: {status} {str(answer)[:160]}")
+    return wrong
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize(
+    ("user", "without"),
+    [
+        # a lead's token with only what every member holds
+        ("v-lead", "the lead scope"),
+        # a hub admin's token they limited to less than an admin's reach over the hub's users
+        ("admin", "the hub admin's reach"),
+    ],
+)
+def test_admin_endpoints_refuse_a_token_without_the_scope(
+    team_hub: LocalHub, user: str, without: str
+) -> None:
+    """A lead's or a hub admin's token limited to what every member holds is refused by every
+    admin endpoint."""
+    scopes = [ACCESS, "read:users:name!user", "read:users:groups!user"]
+    token = scoped_token(team_hub, user, scopes, f"without {without}")
+    wrong = admin_refusals(team_hub, token)
     assert not wrong, "admin endpoints answered a token without the scope:\n" + "\n".join(wrong)
