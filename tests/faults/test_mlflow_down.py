@@ -79,7 +79,7 @@ async def test_mlflow_stopped_during_the_evaluation_leaves_nothing_and_the_retry
     token = user_token(team_hub, USER, note="mlflow fault test")
     run_id = log_model_as(mlflow_server, token, "vision", monkeypatch)
     champion_before = champion_or_none(mlflow_server, GOVERNED)
-    versions_before = versions(mlflow_server) if champion_before is not None else []
+    versions_before = versions(mlflow_server)
     jobs_before = {job["metadata"]["name"] for job in evaluation_jobs(cluster)}
     body = {"model": MODEL, "run_id": run_id, "team": "vision"}
     request = asyncio.create_task(asyncio.to_thread(promote, team_hub, token, body))
