@@ -1,0 +1,90 @@
+"""What users and admins read: the exact wording of refusals and notices whose numbers and
+units come from the policy (GPU choices, quantities, lead refusals, a queued spawn that ended)."""
+
+from __future__ import annotations
+
+import pytest
+
+from hub_ext.policy import Ledger, decide
+from hub_ext.policy.config import Quota, QuotaOverride
+from hub_ext.policy.overrides import OverrideRefused, check_team_override
+from hub_ext.policy.quantities import describe_cpu, format_memory
+from hub_ext.policy.queue import interrupted_message
+from tests.unit.policy.sample import GIB, req, sample_config
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    ("profile", "gpus", "message"),
+    [
+        (
+            "pytorch-1gpu",
+            2,
+            "Profile pytorch-1gpu has a fixed GPU count of 1; 2 GPUs cannot be chosen.",
+        ),
+        (
+            "pytorch-2gpu",
+            1,
+            "Profile pytorch-2gpu has a fixed GPU count of 2; 1 GPU cannot be chosen.",
+        ),
+        ("flex", 5, "Profile flex offers 1 to 4 GPUs; 5 cannot be chosen."),
+    ],
+)
+def test_a_gpu_count_the_profile_does_not_offer(profile: str, gpus: int, message: str) -> None:
+    decision = decide(sample_config(), Ledger(), req(profile=profile, gpus=gpus))
+    assert decision.rejected and decision.http_status == 400
+    assert decision.message == message
+
+
+@pytest.mark.parametrize(
+    ("amount", "text"), [(0, "0"), (1, "1"), (1024, "1Ki"), (1000, "1k"), (3 * GIB, "3Gi")]
+)
+def test_memory_quantities_are_the_shortest_exact_form(amount: int, text: str) -> None:
+    assert format_memory(amount) == text
+
+
+@pytest.mark.parametrize(
+    ("millicores", "text"),
+    [(20000, "20 CPUs"), (1000, "1 CPU"), (100000, "100 CPUs"), (250, "0.25 CPUs"), (0, "0 CPUs")],
+)
+def test_cpu_for_people_without_exponents(millicores: int, text: str) -> None:
+    assert describe_cpu(millicores) == text
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            QuotaOverride(storage=GIB),
+            "Leads may change only team vision's GPUs per user, not its storage (now 500 GiB); "
+            "ask a platform admin.",
+        ),
+        (
+            QuotaOverride(memory=GIB),
+            "Leads may change only team vision's GPUs per user, not its memory (now 64 GiB); "
+            "ask a platform admin.",
+        ),
+        (
+            QuotaOverride(claims=3),
+            "Leads may change only team vision's GPUs per user, not its volume claims "
+            "(now unlimited); ask a platform admin.",
+        ),
+    ],
+)
+def test_a_lead_is_told_the_current_value_in_its_units(change: QuotaOverride, message: str) -> None:
+    vision = sample_config().teams["vision"]
+    current = Quota(gpus=8, memory=64 * GIB, storage=500 * GIB)
+    with pytest.raises(OverrideRefused) as info:
+        check_team_override(team=vision, current=current, change=change, by_admin=False)
+    assert (info.value.http_status, info.value.message) == (403, message)
+
+
+def test_a_spawn_interrupted_by_a_hub_restart() -> None:
+    assert interrupted_message("vision", queued=True) == (
+        "Your server was waiting in team vision's queue when the hub restarted, and it was not "
+        "started (its place in the queue was not kept). Start it again."
+    )
+    assert interrupted_message("vision", queued=False) == (
+        "Your server was starting when the hub restarted, and it was not started. Start it again."
+    )
