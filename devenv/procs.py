@@ -16,7 +16,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,19 +95,35 @@ def _signal_group(pgid: int, sig: int) -> None:
         pass
 
 
-def group_members(pgid: int) -> list[int]:
-    """The live processes of process group ``pgid`` (zombies left out), from ``/proc``."""
-    found = []
+@dataclass(frozen=True)
+class ProcessStat:
+    """A process as ``/proc/<pid>/stat`` shows it: its state letter, parent and group."""
+
+    pid: int
+    state: str
+    ppid: int
+    pgid: int
+
+    @property
+    def live(self) -> bool:
+        return self.state != "Z"
+
+
+def process_stats() -> Iterator[ProcessStat]:
+    """Every process of this machine (as far as ``/proc`` lets us read it)."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
+            yield ProcessStat(int(entry.name), fields[0], int(fields[1]), int(fields[2]))
+        except (OSError, IndexError, ValueError):
             continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            found.append(int(entry.name))
-    return found
+
+
+def group_members(pgid: int) -> list[int]:
+    """The live processes of process group ``pgid`` (zombies left out)."""
+    return [p.pid for p in process_stats() if p.live and p.pgid == pgid]
 
 
 @dataclass

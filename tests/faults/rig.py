@@ -20,8 +20,9 @@ import yaml
 from devenv.cluster import LocalCluster
 from devenv.hub import LocalHub
 from devenv.kubelet.processes import kill_marked
+from devenv.procs import process_stats
 from tests.integration.sharing_helpers import signed_in
-from tests.kube_helpers import poll
+from tests.kube_helpers import poll, wait_for
 
 FAULT_TEAMS = Path(__file__).resolve().parent / "fault_teams.yaml"
 _CONFIG = yaml.safe_load(FAULT_TEAMS.read_text())
@@ -87,19 +88,8 @@ def new_hub(
 
 
 def process_children(pid: int) -> list[int]:
-    """The direct children of ``pid`` (from ``/proc``)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(entry.name))
-    return found
+    """The live direct children of ``pid``."""
+    return [p.pid for p in process_stats() if p.live and p.ppid == pid]
 
 
 def alive(pid: int) -> bool:
@@ -248,6 +238,18 @@ def wait_quota_settled(cluster: LocalCluster, timeout: float = 120) -> None:
 
     left = poll(unsettled, lambda found: not found, timeout=timeout, interval=1)
     assert not left, f"(terminating pods, pod GPUs, quota's used GPUs) per team: {left}"
+
+
+def stop_servers(cluster: LocalCluster, hub: LocalHub, users: Iterable[str]) -> None:
+    """Stop ``users``' servers and wait until no team pod is left and the quotas are recounted."""
+    for user in users:
+        hub.call("DELETE", f"/users/{user}/server")
+    wait_for(
+        lambda: not any(team_pods(cluster, team) for team in NAMESPACES),
+        timeout=120,
+        what="every server pod gone",
+    )
+    wait_quota_settled(cluster)
 
 
 def within_quota(cluster: LocalCluster) -> None:

@@ -123,11 +123,4 @@ def test_hub_killed_mid_burst_loses_nothing_and_doubles_nothing(
     counts = rig.ledger_matches_cluster(fault_cluster, hub)
     assert {t: c.pod_gpus for t, c in counts.items()} == rig.QUOTAS
 
-    for user in BURST:
-        hub.call("DELETE", f"/users/{user}/server")
-    wait_for(
-        lambda: not any(rig.team_pods(fault_cluster, team) for team in rig.NAMESPACES),
-        timeout=120,
-        what="every server pod gone",
-    )
-    rig.wait_quota_settled(fault_cluster)
+    rig.stop_servers(fault_cluster, hub, BURST)
