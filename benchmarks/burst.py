@@ -1,36 +1,54 @@
-"""Burst benchmark: spawn requests all at once, TeamKubeSpawner against stock KubeSpawner.
+"""Burst benchmark: the same spawn requests all at once, TeamKubeSpawner against stock KubeSpawner.
 
 ``--teams`` teams (default 10) of ``--users`` users each (default 20) send one spawn request
 each, all at once (``asyncio.gather`` over the hub's REST API with the hub's test service token,
-an admin of servers). Each team's GPU quota is ``--gpus`` (default 2, at most 1 per user); in
-each team the first ``--cpu-users`` users (default 1) ask for the CPU profile, the others
-alternately for ``gpu1-queued`` (1 GPU, waits in the team's queue when the team's GPUs are in
-use) and ``gpu1`` (1 GPU, refused at once when they are). So the CPU servers and as many GPU
-servers as the quota allows are admitted, the other ``gpu1-queued`` spawns queue, and the other
-``gpu1`` spawns are refused. With the defaults: 30 admitted of 200.
+an admin of servers). In each team the first ``--cpu-users`` users (default 1) ask for a CPU
+server, the others for a server with 1 GPU. The same burst (the same users, the same choices, at
+the same moment) goes once to a hub with TeamKubeSpawner and once to a hub with stock
+KubeSpawner, each choice mapped to the spawner's own means:
 
-For TeamKubeSpawner it prints:
+* TeamKubeSpawner: each team's GPU quota is ``--gpus`` (default 2, at most 1 per user); the GPU
+  users ask alternately for ``gpu1-queued`` (1 GPU, waits in the team's queue when the team's
+  GPUs are in use) and ``gpu1`` (1 GPU, refused at once when they are). So the CPU servers and as
+  many GPU servers as each team's quota allows are admitted, the other ``gpu1-queued`` spawns
+  queue, and the other ``gpu1`` spawns are refused. With the defaults: 30 admitted of 200, 90
+  queued, 80 refused.
+* stock KubeSpawner: a ``profile_list`` with a CPU profile and a 1-GPU profile
+  (``kubespawner_override`` with ``extra_resource_guarantees`` and ``extra_resource_limits``
+  ``nvidia.com/gpu: 1`` and the GPU toleration); both 1-GPU choices are its 1-GPU profile (it has
+  no queue). Its servers go to one namespace (``bench-stock``) whose ResourceQuota allows the
+  sum of the teams' GPU quotas and as many pods as TeamKubeSpawner can admit (defaults: 20 GPUs,
+  30 pods), so both runs have the same rig and the same pod count. The requests over the quota
+  are refused by the apiserver's ResourceQuota admission when KubeSpawner creates the pod: the
+  spawn fails with Kubernetes' 403 and the user sees it as the spawn's error. Which GPU requests
+  get a GPU is the order in which their pods reach the apiserver, whatever the team.
 
-* admitted, queued and refused: refused from the REST answers (4xx, with the messages) and from
-  the hub's server states (a spawn answered 202 that ended without a server); queued from the
-  hub's log (``spawn <user>/ queued``), checked against the hub's states (still pending) and the
-  apiserver (no pod); admitted are the others, each of which must become ready;
+For each it prints:
+
+* admitted, queued and refused: refused from the REST answers (4xx and 5xx, with the messages)
+  and from the hub's server states (a spawn answered 202 that ended without a server); queued
+  from the hub's log (``spawn <user>/ queued``), checked against the hub's states (still pending)
+  and the apiserver (no pod); admitted are the others, each of which must become ready;
 * the time from the burst until every admitted server is ready (the hub's ``ready`` state, from
   ``GET /hub/api/users?state=active`` every 0.2 s, or the request's 201), and until the first pod
   of the burst exists (sampled from the apiserver): JupyterHub does its own work for every
   request (OAuth client, token, database) in its one event loop before the spawns go on, so the
-  first pod waits for the hub to have taken most of the requests;
-* why the spawns answered 202 that ended without a server were refused (the hub's log);
-* the most GPUs in use per team at any moment, sampled from the apiserver every 0.2 s from the
-  burst until every server is gone: the ``nvidia.com/gpu`` requests of the non-terminated pods of
-  each team namespace (pods being deleted count until they are gone, as for a ResourceQuota),
-  against the team's quota; over-admissions are the GPUs above the quota.
+  first pod waits for the hub to have taken most of the requests; and the ratio of the two times
+  until all are ready, team / stock (the aim: at most 1.0);
+* why the refused spawns were refused (the hub's log), and what one refused user sees: the first
+  100 characters of the message of the spawn's progress events (what the spawn page shows), or
+  of the REST answer where the spawn never started;
+* the most GPUs in use at any moment, sampled from the apiserver every 0.2 s from the burst until
+  every server is gone: the ``nvidia.com/gpu`` requests of the non-terminated pods of each
+  namespace (pods being deleted count until they are gone, as for a ResourceQuota), per team
+  against the team's quota for TeamKubeSpawner, for the one namespace against its 20-GPU quota for
+  stock KubeSpawner (it has no per-team accounting; how its GPUs fell among the teams' users is
+  printed from the user names); over-admissions are the GPUs above a quota.
 
-Then stock KubeSpawner on the same rig spawns as many servers as TeamKubeSpawner admitted (the
-same pod count), arriving together, and the time until all are ready is printed with the ratio
-team / stock (the aim: at most 1.0, with no over-admission). Every server is stopped (queued
-spawns cancelled first, so that none is admitted as GPUs free up) and every pod gone before the
-next part and at the end.
+Every server is stopped (queued spawns cancelled first, so that none is admitted as GPUs free up)
+and every pod gone before the next part and at the end; before each burst the benchmark waits
+until Kubernetes' own ResourceQuotas count nothing in use (the quota controller has recounted the
+pods deleted before).
 
 What is real and what is not:
 
@@ -38,7 +56,8 @@ What is real and what is not:
   ResourceQuota admission, controller-manager, scheduler, the process kubelet that runs each pod
   as a local process), two JupyterHub processes with configurable-http-proxy
   (``devenv.hub.LocalHub``), TeamKubeSpawner with its queue and the team namespaces'
-  ResourceQuotas (applied by the hub at its start), stock KubeSpawner, the hub's REST API;
+  ResourceQuotas (applied by the hub at its start), stock KubeSpawner with its ``profile_list``
+  and the stock namespace's ResourceQuota, the hub's REST API;
 * the rig's nodes are ``cpu-0`` and as many GPU nodes of 8 GPUs as the teams' quotas need
   (``devenv.kubelet --nodes``), so that every admitted server can be scheduled;
 * the single-user server is a stand-in: Python's ``http.server`` (as in ``benchmarks.spawn``; the
@@ -46,10 +65,13 @@ What is real and what is not:
   Jupyter server costs seconds of CPU each, which on a small machine would time the machine;
 * before the burst each hub starts and stops one CPU server (``--cold``: not), so that the
   burst meets running reflectors, as on a hub that has served before;
-* stock KubeSpawner has no profiles: its servers ask for no GPU and all go to one namespace
-  (``bench-stock``, with a ResourceQuota as the team namespaces have); the request bodies are of
-  the same size. Both hubs' ``concurrent_spawn_limit`` is above the number of requests, so every
-  request reaches the spawner.
+* what differs: TeamKubeSpawner's servers go to ten team namespaces, stock KubeSpawner's to one;
+  TeamKubeSpawner decides before any pod is made (queued and refused spawns make none), stock
+  KubeSpawner makes a pod request for every spawn and the apiserver refuses those over the quota.
+  Both hubs' ``concurrent_spawn_limit`` is above the number of requests, so every request reaches
+  the spawner, and both hubs' ``consecutive_failure_limit`` is 0 (none): JupyterHub counts stock
+  KubeSpawner's refused pod creations as spawn errors (not as refusals), and with the z2jh
+  chart's limit of 5 the stock hub would exit after 5 of them in a row.
 
 Run: ``.venv/bin/python -m benchmarks.burst [--teams 10] [--users 20] [--gpus 2]
 [--cpu-users 1] [--cold] [--logs DIR]`` (not part of the test suite; a few minutes).
@@ -95,6 +117,11 @@ TOLERATION = {"key": GPU, "operator": "Exists", "effect": "NoSchedule"}
 WARM_UP_USER = "bench-warm-up"
 QUEUED_LINE = re.compile(r"spawn (\S+)/ queued: ")
 REFUSED_LINE = re.compile(r"Not starting (\S+)'s server : (\d+) SpawnException\(reason=([\w-]+)\)")
+# stock KubeSpawner's failed pod creation: the hub logs the Kubernetes error it relays to the user
+ERROR_LINE = re.compile(r"Unhandled error starting (\S+)'s server: \((\d+)\)\s+Reason: ([\w ]+)")
+# each choice of the burst as stock KubeSpawner's profile: it has no queue
+STOCK_PROFILES = {"cpu": "cpu", "gpu1": "gpu1", "gpu1-queued": "gpu1"}
+MESSAGE_CHARS = 100
 
 
 # -- the teams and the requests ---------------------------------------------------------------
@@ -155,6 +182,39 @@ class Burst:
                 },
             },
         }
+
+    @property
+    def admissible(self) -> int:
+        """Servers TeamKubeSpawner admits at once: in each team the CPU users and as many GPU
+        users as the team's quota has GPUs (1 per user)."""
+        gpu_users = self.users - self.cpu_users
+        return self.teams * (self.cpu_users + min(self.gpus, gpu_users))
+
+    def stock_quota(self) -> dict[str, str]:
+        """The stock namespace's ResourceQuota: the teams' GPU quotas together, and as many pods
+        as TeamKubeSpawner admits."""
+        return {f"requests.{GPU}": str(self.teams * self.gpus), "pods": str(self.admissible)}
+
+    def stock_profile_list(self) -> list[dict[str, Any]]:
+        """Stock KubeSpawner's ``profile_list``: the CPU profile and the 1-GPU profile."""
+        return [
+            {
+                "display_name": "CPU",
+                "slug": "cpu",
+                "default": True,
+                "kubespawner_override": {"image": "mlteams/notebook:dev"},
+            },
+            {
+                "display_name": "1 GPU",
+                "slug": "gpu1",
+                "kubespawner_override": {
+                    "image": "mlteams/pytorch:dev",
+                    "extra_resource_guarantees": {GPU: "1"},
+                    "extra_resource_limits": {GPU: "1"},
+                    "tolerations": [TOLERATION],
+                },
+            },
+        ]
 
     def groups(self, prefix: str = "") -> dict[str, dict[str, list[str]]]:
         """Each team's hub group, the first with the warm-up user too."""
@@ -290,6 +350,7 @@ class Result:
     answered: float = 0.0
     first_pod: float = 0.0
     reasons: dict[str, str] = field(default_factory=dict)
+    message: str = ""
 
     @property
     def refused_at_once(self) -> dict[str, tuple[int, Any]]:
@@ -303,11 +364,42 @@ class Result:
         """How many refusals of each kind: status and the message's first words."""
         kinds: dict[str, int] = defaultdict(int)
         for status, body in self.refused_at_once.values():
-            message = body.get("message", str(body)) if isinstance(body, dict) else str(body)
-            kinds[f"{status} {message[:70]}"] += 1
+            kinds[f"{status} {answer_message(body)[:70]}"] += 1
         for user in self.failed_later:
             kinds[f"202, then refused: {self.reasons.get(user, 'no reason in the hub log')}"] += 1
         return dict(kinds)
+
+
+def answer_message(body: Any) -> str:
+    return str(body.get("message", body)) if isinstance(body, dict) else str(body)
+
+
+async def refusal_message(hub: Hub, result: Result) -> str:
+    """What a refused user sees: the failed event of the spawn's progress (what the spawn page
+    shows), or the REST answer's message where the spawn left no progress."""
+    for user in [*sorted(result.failed_later), *sorted(result.refused_at_once)][:3]:
+        status, body = await hub.call("GET", f"/users/{user}/server/progress")
+        if status != 200 or not isinstance(body, str):
+            continue
+        for line in body.splitlines():
+            if line.startswith("data:"):
+                event = json.loads(line[len("data:") :])
+                if event.get("failed"):
+                    return str(event.get("message", ""))
+    for _, body in result.refused_at_once.values():
+        return answer_message(body)
+    return ""
+
+
+def kubernetes_message(message: str) -> str:
+    """The apiserver's own message in a relayed Kubernetes error (``HTTP response body: {...}``)."""
+    found = re.search(r"HTTP response body: (\{.*\})", message)
+    if not found:
+        return ""
+    try:
+        return str(json.loads(found.group(1)).get("message", ""))
+    except ValueError:
+        return ""
 
 
 def read_log(log: Path, offset: int) -> str:
@@ -355,7 +447,9 @@ async def burst(
             # after the hub's answer): it is no longer active
             result.failed_later = {u for u in starting if u not in active}
             result.reasons = {
-                user: f"{status} {reason}" for user, status, reason in REFUSED_LINE.findall(text)
+                user: f"{status} {reason.strip()}"
+                for pattern in (REFUSED_LINE, ERROR_LINE)
+                for user, status, reason in pattern.findall(text)
             }
             if not starting - result.failed_later:
                 break
@@ -369,7 +463,29 @@ async def burst(
     stuck = [u for u in result.queued if u not in active or active[u].get("ready")]
     if stuck:
         raise SystemExit(f"{name}: spawns logged as queued that are not pending: {stuck[:5]}")
+    result.message = await refusal_message(hub, result)
     return result
+
+
+async def quotas_recounted(api: client.ApiClient, namespaces: list[str]) -> None:
+    """Wait until Kubernetes' own ResourceQuota in each namespace counts nothing in use: the quota
+    controller recounts the pods deleted before (until then the apiserver would refuse pods that
+    the quota allows)."""
+    core = client.CoreV1Api(api)
+    deadline = time.monotonic() + SETTLE_TIMEOUT
+    for namespace in namespaces:
+        while True:
+            response = await core.list_namespaced_resource_quota(namespace, _preload_content=False)
+            quotas = json.loads(await response.read())["items"]
+            if all(
+                set((q.get("status") or {}).get("used") or {}) >= set(q["spec"].get("hard", {}))
+                and all(v == "0" for v in ((q.get("status") or {}).get("used") or {}).values())
+                for q in quotas
+            ):
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the ResourceQuota of {namespace} still counts pods: {quotas}")
+            await asyncio.sleep(SAMPLE_SECONDS)
 
 
 async def stop_one(hub: Hub, user: str) -> None:
@@ -433,6 +549,11 @@ async def run_bursts(
                 (user, {"team": name, "profile": profile})
                 for user, name, profile in shape.requests()
             ]
+            # the same users (in the stock hub's names), the same choices, in the same order
+            stock_requests = [
+                (f"stock-{user}", {"team": name, "profile": STOCK_PROFILES[profile]})
+                for user, name, profile in shape.requests()
+            ]
             assert team.child is not None and stock.child is not None
             if not cold:
                 await warm_up(
@@ -446,19 +567,15 @@ async def run_bursts(
                     stock_hub,
                     sampler,
                     f"stock-{WARM_UP_USER}",
-                    {"team": shape.team(0), "flavor": "cpu"},
+                    {"team": shape.team(0), "profile": "cpu"},
                     stock.child.log_path,
                 )
+            await quotas_recounted(api, [shape.team(t) for t in range(shape.teams)])
             teamed = await burst(
                 "TeamKubeSpawner", team_hub, sampler, team_requests, team.child.log_path
             )
             await stop_all(team_hub, sampler, teamed)
-            # the same pod count, arriving together; a body of the same size
-            stock_requests = [
-                (f"stock-{user}", {"team": name, "flavor": "cpu"})
-                for user, name, _ in shape.requests()
-                if user in teamed.admitted
-            ]
+            await quotas_recounted(api, [STOCK_NAMESPACE])
             stocked = await burst(
                 "KubeSpawner (stock)", stock_hub, sampler, stock_requests, stock.child.log_path
             )
@@ -486,13 +603,14 @@ def start_hubs(
             "apiVersion": "v1",
             "kind": "ResourceQuota",
             "metadata": {"name": "mlteams-quota"},
-            "spec": {"hard": {f"requests.{GPU}": str(shape.teams * shape.gpus)}},
+            "spec": {"hard": shape.stock_quota()},
         },
     )
     common = {
         "MLTEAMS_HUB_SERVER_CMD": json.dumps(SERVER_CMD),
         "MLTEAMS_HUB_HOME": "scratch",
         "MLTEAMS_HUB_CONCURRENT_SPAWN_LIMIT": str(shape.teams * shape.users + 10),
+        "MLTEAMS_HUB_CONSECUTIVE_FAILURE_LIMIT": "0",
     }
     team = LocalHub(
         root / "team",
@@ -510,7 +628,11 @@ def start_hubs(
         cluster.kubeconfig,
         cluster.control_plane.procs,
         namespace=STOCK_NAMESPACE,
-        extra_env={**common, "MLTEAMS_HUB_GROUPS": json.dumps(shape.groups("stock-"))},
+        extra_env={
+            **common,
+            "MLTEAMS_HUB_PROFILE_LIST": json.dumps(shape.stock_profile_list()),
+            "MLTEAMS_HUB_GROUPS": json.dumps(shape.groups("stock-")),
+        },
     )
     for hub in (team, stock):
         hub.start(timeout=300)
@@ -519,10 +641,19 @@ def start_hubs(
 
 
 def report(shape: Burst, teamed: Result, stocked: Result, sampler: GpuSampler) -> None:
+    quota = shape.stock_quota()
     print(
-        f"burst: {teamed.requests} spawn requests at once, {shape.teams} teams x {shape.users} "
-        f"users; quota {shape.gpus} GPUs per team (1 per user); apiserver sampled "
-        f"{sampler.samples} times"
+        f"burst: the same {teamed.requests} spawn requests at once to each hub, {shape.teams} "
+        f"teams x {shape.users} users ({shape.cpu_users} CPU, {shape.users - shape.cpu_users} "
+        f"GPU a team); apiserver sampled {sampler.samples} times"
+    )
+    print(
+        f"  TeamKubeSpawner: {shape.gpus} GPUs per team (1 per user), gpu1-queued waits, gpu1 is "
+        "refused"
+    )
+    print(
+        f"  KubeSpawner (stock): profile_list cpu/gpu1, namespace {STOCK_NAMESPACE} with "
+        f"ResourceQuota {quota[f'requests.{GPU}']} GPUs, {quota['pods']} pods"
     )
     print(
         f"  {'':22}{'requests':>9}{'admitted':>9}{'queued':>8}{'refused':>8}{'first pod':>11}"
@@ -538,19 +669,43 @@ def report(shape: Burst, teamed: Result, stocked: Result, sampler: GpuSampler) -
     if stocked.all_ready:
         ratio = teamed.all_ready / stocked.all_ready
         print(f"  ratio team/stock (time until all ready)    {ratio:.3f}")
-    print("  refusals (TeamKubeSpawner):")
-    for kind, count in sorted(teamed.refusals().items()):
-        print(f"    {count:4d}  {kind}")
-    print("  GPUs in use per team, most at any moment (apiserver) / quota:")
+    for result in (teamed, stocked):
+        print(f"  refusals ({result.name}):")
+        for kind, count in sorted(result.refusals().items()):
+            print(f"    {count:4d}  {kind}")
+        shown = result.message[:MESSAGE_CHARS].encode("unicode_escape").decode()
+        print(f"    what a refused user sees, first {MESSAGE_CHARS} characters: {shown}")
+        inner = kubernetes_message(result.message)
+        if inner:
+            print(f"    the apiserver's message in it: {inner}")
+    print("  GPUs in use, most at any moment (apiserver) / quota:")
     over = 0
     cells = []
     for t in range(shape.teams):
         most = sampler.most.get(shape.team(t), 0)
         over += max(0, most - shape.gpus)
         cells.append(f"{shape.team(t)} {most}/{shape.gpus}")
+    print("    TeamKubeSpawner, per team:")
     for i in range(0, len(cells), 5):
-        print("    " + "   ".join(cells[i : i + 5]))
-    print(f"  over-admissions (GPUs above a team's quota): {over}")
+        print("      " + "   ".join(cells[i : i + 5]))
+    stock_quota = shape.teams * shape.gpus
+    stock_most = sampler.most.get(STOCK_NAMESPACE, 0)
+    stock_over = max(0, stock_most - stock_quota)
+    print(
+        f"    KubeSpawner (stock), its one namespace: {STOCK_NAMESPACE} {stock_most}/{stock_quota}"
+    )
+    by_team: dict[str, int] = defaultdict(int)
+    for user, name, profile in shape.requests():
+        if f"stock-{user}" in stocked.admitted and STOCK_PROFILES[profile] != "cpu":
+            by_team[name] += 1
+    print("      its admitted GPU servers by the users' teams (which stock does not know):")
+    cells = [f"{shape.team(t)} {by_team[shape.team(t)]}" for t in range(shape.teams)]
+    for i in range(0, len(cells), 5):
+        print("        " + "   ".join(cells[i : i + 5]))
+    print(
+        f"  over-admissions (GPUs above a quota): TeamKubeSpawner {over} (teams' quotas), "
+        f"KubeSpawner (stock) {stock_over} (its namespace's quota)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

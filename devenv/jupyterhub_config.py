@@ -54,7 +54,8 @@ if env.get("MLTEAMS_TEST_TOKEN"):
     ]
 
 # as in the z2jh chart (hub.consecutiveFailureLimit): the hub exits after 5 spawn errors in a row
-c.Spawner.consecutive_failure_limit = 5
+# (the burst benchmark sets 0, no limit: stock KubeSpawner's quota refusals count as errors)
+c.Spawner.consecutive_failure_limit = int(env.get("MLTEAMS_HUB_CONSECUTIVE_FAILURE_LIMIT", "5"))
 if env.get("MLTEAMS_HUB_CONCURRENT_SPAWN_LIMIT"):
     # the burst benchmark lets every one of its spawn requests reach the spawner (the hub's
     # default, 100 pending spawns, answers the rest 429 before any spawner sees them)
@@ -103,6 +104,10 @@ if env.get("MLTEAMS_HUB_HOME") == "scratch":
     c.KubeSpawner.volumes = [{"name": "home", "emptyDir": {}}]
     c.KubeSpawner.volume_mounts = [{"name": "home", "mountPath": "/home/jovyan"}]
 c.KubeSpawner.environment = {"HOME": "/home/jovyan"}
+if env.get("MLTEAMS_HUB_PROFILE_LIST"):
+    # stock KubeSpawner's own choices (the burst benchmark's CPU and 1-GPU profiles), as an
+    # admin writes them under singleuser.profileList in the z2jh values
+    c.KubeSpawner.profile_list = json.loads(env["MLTEAMS_HUB_PROFILE_LIST"])
 # The process kubelet runs every container as root on the host (the project's interpreter may live
 # in root's home), so the single-user server is told that root is expected here.
 c.KubeSpawner.args = ["--allow-root"]
