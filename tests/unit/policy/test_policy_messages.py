@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from hub_ext.policy import Ledger, decide
+from hub_ext.policy import Ledger, Reason, decide
 from hub_ext.policy.config import Quota, QuotaOverride
 from hub_ext.policy.overrides import OverrideRefused, check_team_override
-from hub_ext.policy.quantities import describe_cpu, format_memory
+from hub_ext.policy.quantities import describe_cpu, describe_memory, format_memory
 from hub_ext.policy.queue import interrupted_message
-from tests.unit.policy.sample import GIB, req, sample_config
+from tests.unit.policy.sample import GIB, pod, req, sample_config
 
 pytestmark = pytest.mark.unit
 
@@ -88,3 +88,26 @@ def test_a_spawn_interrupted_by_a_hub_restart() -> None:
     assert interrupted_message("vision", queued=False) == (
         "Your server was starting when the hub restarted, and it was not started. Start it again."
     )
+
+
+@pytest.mark.parametrize(
+    ("amount", "text"),
+    [(1536, "1.5 KiB"), (2048, "2 KiB"), (1023, "1023 bytes"), (3 * 2**20, "3 MiB")],
+)
+def test_memory_for_people(amount: int, text: str) -> None:
+    assert describe_memory(amount) == text
+
+
+def test_a_refusal_carries_what_the_profile_would_have_held() -> None:
+    """A refused spawn reports the request and the GPUs, CPU and memory it asked for, which
+    the spawn page shows beside the reason."""
+    config = sample_config()
+    ledger = Ledger()
+    ledger.upsert_pod(pod("research", "bob", 0, cpu=3000, memory=GIB))
+    cpu = decide(config, ledger, req(user="ada", team="research", profile="cpu"))
+    assert (cpu.reason, cpu.request.user) == (Reason.TEAM_CPU_IN_USE, "ada")
+    assert (cpu.gpus, cpu.cpu, cpu.memory) == (0, 2000, 8 * GIB)
+    ledger.upsert_pod(pod("vision", "ada", 2))
+    gpu = decide(config, ledger, req(user="ada", profile="pytorch-1gpu", server_name="x"))
+    assert (gpu.reason, gpu.request.server) == (Reason.USER_GPUS_IN_USE, "ada/x")
+    assert (gpu.gpus, gpu.cpu, gpu.memory) == (1, 8000, 64 * GIB)
