@@ -6,7 +6,16 @@ from __future__ import annotations
 
 import pytest
 
-from hub_ext.policy import Ledger, Reason, SpawnQueue, SpawnRequest, decide, load_config
+from hub_ext.policy import (
+    Ledger,
+    Outcome,
+    Reason,
+    SpawnQueue,
+    SpawnRequest,
+    decide,
+    decide_and_reserve,
+    load_config,
+)
 from hub_ext.policy.config import MLTeamsConfig
 from tests.unit.policy.sample import GIB, pod, req, sample_config, sample_raw
 
@@ -68,3 +77,38 @@ def test_a_queued_servers_own_pod_is_not_counted_against_it() -> None:
     result = queue.take_admissible(config, ledger, now=0.0)
     assert [(entry.server, decision.gpus) for entry, decision in result.admit] == [("bob/", 4)]
     assert ledger.team_usage("nlp").gpus == 4
+
+
+def test_a_spawn_decided_and_reserved_waits_behind_the_queue() -> None:
+    """With GPUs free but an earlier spawn of the team waiting, a new GPU spawn queues behind
+    it and reserves nothing."""
+    config = sample_config()
+    ledger = Ledger()
+    ledger.upsert_pod(pod("nlp", "ada", 1, name="a", namespace="ml-nlp"))
+    queue = _queue(config, ledger, req("bob", "nlp", "queued-4gpu"))
+    decision = decide_and_reserve(
+        config, ledger, req("cy", "nlp", "queued-1gpu"), now=0.0, queue=queue
+    )
+    assert (decision.outcome, decision.reason) == (Outcome.QUEUE, Reason.QUEUE_WAITING)
+    assert ledger.reservation("cy/") is None
+
+
+@pytest.mark.parametrize(("wait", "minutes"), [(30, "1 minute"), (3600, "60 minutes")])
+def test_a_queued_or_refused_spawn_carries_its_needs(wait: int, minutes: str) -> None:
+    raw = sample_raw()
+    raw["profiles"]["queued-1gpu"]["queue"]["max_wait_seconds"] = wait
+    config = load_config(raw)
+    ledger = Ledger()
+    ledger.upsert_pod(pod("nlp", "ada", 4, name="a", namespace="ml-nlp"))
+    queued = decide(config, ledger, req("bob", "nlp", "queued-1gpu"))
+    assert queued.queued and queued.request.user == "bob"
+    assert (queued.gpus, queued.cpu, queued.memory) == (1, 8000, 32 * GIB)
+    assert queued.message.endswith(f"(waiting at most {minutes}).")
+    ledger.upsert_pod(pod("vision", "ada", 2, name="v"))
+    ledger.upsert_pod(pod("vision", "bob", 2, name="w"))
+    ledger.upsert_pod(pod("vision", "cy", 2, name="x"))
+    ledger.upsert_pod(pod("vision", "dee", 2, name="y"))
+    refused = decide(config, ledger, req("eve", "vision", "pytorch-1gpu"))
+    assert (refused.reason, refused.http_status) == (Reason.TEAM_GPUS_IN_USE, 429)
+    assert refused.request.user == "eve"
+    assert (refused.gpus, refused.cpu, refused.memory) == (1, 8000, 64 * GIB)
