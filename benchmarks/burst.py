@@ -11,8 +11,9 @@ KubeSpawner, each choice mapped to the spawner's own means:
   users ask alternately for ``gpu1-queued`` (1 GPU, waits in the team's queue when the team's
   GPUs are in use) and ``gpu1`` (1 GPU, refused at once when they are). So the CPU servers and as
   many GPU servers as each team's quota allows are admitted, the other ``gpu1-queued`` spawns
-  queue, and the other ``gpu1`` spawns are refused. With the defaults: 30 admitted of 200, 90
-  queued, 80 refused.
+  queue, and the other ``gpu1`` spawns are refused. With the defaults: 30 admitted of 200; of the
+  other 170, how many queue and how many are refused depends on which of a team's 10
+  ``gpu1-queued`` and 9 ``gpu1`` requests got its 2 GPUs.
 * stock KubeSpawner: a ``profile_list`` with a CPU profile and a 1-GPU profile
   (``kubespawner_override`` with ``extra_resource_guarantees`` and ``extra_resource_limits``
   ``nvidia.com/gpu: 1`` and the GPU toleration); both 1-GPU choices are its 1-GPU profile (it has
