@@ -121,3 +121,6 @@ async def test_mlflow_stopped_during_the_evaluation_leaves_nothing_and_the_retry
     assert champion_or_none(mlflow_server, GOVERNED) == promoted["version"]
     card = f"vision/{MODEL}/{promoted['id']}/MODEL_CARD.md"
     assert card in governed_objects(team_data, promoted["id"])
+    # team vision serves its champions: this one's predictor is not kept for the later tests
+    served = f"/apis/serving.kserve.io/v1beta1/namespaces/{NAMESPACE}/inferenceservices/{MODEL}"
+    cluster.api.request("DELETE", served)
