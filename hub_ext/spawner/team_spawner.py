@@ -39,7 +39,6 @@ from contextvars import ContextVar
 from typing import Any, ClassVar
 
 import aiohttp
-from kubernetes_asyncio import client
 from kubernetes_asyncio.client.rest import ApiException
 from kubespawner import KubeSpawner
 from kubespawner.spawner import EventReflector
@@ -86,6 +85,7 @@ from hub_ext.spawner.form import (
 )
 from hub_ext.spawner.hub_state import TeamState
 from hub_ext.spawner.overrides import OverridesReader
+from hub_ext.spawner.pod_deletion import delete_later
 from hub_ext.spawner.refusals import forgive_failure, refusal
 
 MERGED_SETTINGS = ("environment", "extra_labels", "extra_annotations")
@@ -95,10 +95,6 @@ _STARTING: ContextVar[TeamKubeSpawner | None] = ContextVar("mlteams_starting", d
 QUEUE_ENDED = "queue-ended"
 INTERRUPTED = "hub-restarted"
 SPAWN_STAGE_KEY = "mlteams_spawn"
-# a pod whose server stopped while the API was unreachable: retried until deleted
-DELETE_RETRY_SECONDS = 2.0
-DELETE_RETRY_LIMIT_SECONDS = 3600.0
-_DELETIONS: set[asyncio.Task[None]] = set()
 CLUSTER_UNAVAILABLE = (
     "The cluster is not answering right now, so your server was not started. Try again in a "
     "minute; if this goes on, tell your platform admins."
@@ -542,30 +538,7 @@ class TeamKubeSpawner(KubeSpawner):
             name,
         )
         grace = 0 if now else self.delete_grace_period
-        task = asyncio.ensure_future(self._delete_pod_later(namespace, name, uid, grace))
-        _DELETIONS.add(task)
-        task.add_done_callback(_DELETIONS.discard)
-
-    async def _delete_pod_later(self, namespace: str, name: str, uid: str, grace: int) -> None:
-        options = client.V1DeleteOptions(
-            grace_period_seconds=grace, preconditions=client.V1Preconditions(uid=uid)
-        )
-        deadline = time.monotonic() + DELETE_RETRY_LIMIT_SECONDS
-        while time.monotonic() < deadline:
-            await asyncio.sleep(DELETE_RETRY_SECONDS)
-            try:
-                await self.api.delete_namespaced_pod(name=name, namespace=namespace, body=options)
-            except (aiohttp.ClientError, asyncio.TimeoutError):
-                continue
-            except ApiException as exc:
-                if exc.status >= 500:
-                    continue
-                if exc.status not in (404, 409):  # 409: a newer pod has the name; 404: gone
-                    self.log.error("pod %s/%s could not be deleted: %s", namespace, name, exc)
-                    return
-            self.log.info("pod %s/%s of a stopped server deleted", namespace, name)
-            return
-        self.log.error("pod %s/%s not deleted: the Kubernetes API did not answer", namespace, name)
+        delete_later(self.api, namespace, name, uid, grace, self.log)
 
     async def delete_forever(self) -> None:
         """The user (or this named server) is deleted: with ``delete_pvc``, remove its home in
