@@ -6,7 +6,16 @@ from __future__ import annotations
 
 import pytest
 
-from hub_ext.policy import Ledger, Reason, SpawnRequest, decide, load_config
+from hub_ext.policy import (
+    Ledger,
+    MLTeamsConfig,
+    Outcome,
+    Reason,
+    SpawnQueue,
+    SpawnRequest,
+    decide,
+    load_config,
+)
 from hub_ext.policy.config import QuotaOverride
 from tests.unit.policy.sample import GIB, pod, req, sample_config, sample_raw
 
@@ -116,4 +125,44 @@ def test_a_team_over_its_memory_quota_has_none_free() -> None:
     assert decision.message == (
         "Team research has 0 bytes of 16 GiB memory free and profile cpu needs 8 GiB. "
         "Stop a server or ask your team lead."
+    )
+
+
+def _nlp_with_a_line(*waiting: str) -> tuple[Ledger, SpawnQueue, MLTeamsConfig]:
+    """Team nlp (4 GPUs, also offered the unqueued pytorch-1gpu) with ``waiting`` users queued
+    for 4 GPUs each while ada held one; ada's GPU is then free again."""
+    raw = sample_raw()
+    raw["teams"]["nlp"]["profiles"].append("pytorch-1gpu")
+    config = load_config(raw)
+    ledger = Ledger()
+    ledger.upsert_pod(pod("nlp", "ada", 1, name="a", namespace="ml-nlp"))
+    queue = SpawnQueue()
+    for user in waiting:
+        decision = decide(config, ledger, req(user, "nlp", "queued-4gpu"), queue=queue)
+        assert decision.queued
+        queue.enqueue(config, decision, now=0.0)
+    ledger.remove_pod("ml-nlp", "a")
+    return ledger, queue, config
+
+
+def test_the_head_of_the_line_is_admitted_when_it_asks_again() -> None:
+    ledger, queue, config = _nlp_with_a_line("bob", "cy")
+    assert decide(config, ledger, req("bob", "nlp", "queued-4gpu"), queue=queue).admitted
+    behind = decide(config, ledger, req("cy", "nlp", "queued-4gpu"), queue=queue)
+    assert behind.reason is Reason.QUEUE_WAITING
+
+
+@pytest.mark.parametrize(
+    ("waiting", "text"),
+    [(("bob",), "1 earlier request is"), (("bob", "cy"), "2 earlier requests are")],
+)
+def test_an_unqueued_profile_is_refused_while_others_wait(
+    waiting: tuple[str, ...], text: str
+) -> None:
+    ledger, queue, config = _nlp_with_a_line(*waiting)
+    decision = decide(config, ledger, req("dee", "nlp", "pytorch-1gpu"), queue=queue)
+    assert (decision.outcome, decision.reason) == (Outcome.REJECT, Reason.QUEUE_WAITING)
+    assert decision.message == (
+        f"Team nlp has 4 of 4 GPUs free, but {text} waiting for them (you hold 0 of your 4; "
+        "you asked for 1). Stop a server or ask your team lead."
     )
