@@ -3,12 +3,22 @@ units come from the policy (GPU choices, quantities, lead refusals, a queued spa
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from hub_ext.policy import Ledger, Reason, decide
 from hub_ext.policy.config import Quota, QuotaOverride
 from hub_ext.policy.overrides import OverrideRefused, check_team_override
-from hub_ext.policy.quantities import describe_cpu, describe_memory, format_memory
+from hub_ext.policy.quantities import (
+    QuantityError,
+    describe_cpu,
+    describe_memory,
+    format_memory,
+    parse_cpu,
+    parse_memory,
+    parse_quantity,
+)
 from hub_ext.policy.queue import interrupted_message
 from tests.unit.policy.sample import GIB, pod, req, sample_config
 
@@ -111,3 +121,32 @@ def test_a_refusal_carries_what_the_profile_would_have_held() -> None:
     gpu = decide(config, ledger, req(user="ada", profile="pytorch-1gpu", server_name="x"))
     assert (gpu.reason, gpu.request.server) == (Reason.USER_GPUS_IN_USE, "ada/x")
     assert (gpu.gpus, gpu.cpu, gpu.memory) == (1, 8000, 64 * GIB)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("", 'expected a quantity such as "2", "500m" or "64Gi", got ""'),
+        ("  ", 'expected a quantity such as "2", "500m" or "64Gi", got ""'),
+        ("1" * 65, "quantity is too long (65 characters)"),
+    ],
+)
+def test_a_quantity_that_is_empty_or_too_long(value: str, message: str) -> None:
+    with pytest.raises(QuantityError) as info:
+        parse_quantity(value)
+    assert str(info.value) == message
+
+
+def test_quantities_at_their_limits() -> None:
+    assert parse_quantity("0" * 62 + "5m") == Decimal("0.005")
+    assert parse_cpu(10**12) == 10**15
+    assert parse_memory(2**80) == 2**80
+    for call, value, message in (
+        (parse_cpu, 10**12 + 1, "CPU quantity is unreasonably large: 1000000000001"),
+        (parse_memory, 2**80 + 1, f"memory quantity is unreasonably large: {2**80 + 1}"),
+        (parse_cpu, "-1", "must not be negative, got -1"),
+        (parse_memory, "-1Gi", "must not be negative, got -1Gi"),
+    ):
+        with pytest.raises(QuantityError) as info:
+            call(value)
+        assert str(info.value) == message
