@@ -122,6 +122,7 @@ def test_a_team_over_its_memory_quota_has_none_free() -> None:
     ledger.upsert_pod(pod("research", "bob", 0, memory=17 * GIB))
     decision = decide(config, ledger, req(user="ada", team="research", profile="cpu"))
     assert decision.reason is Reason.TEAM_MEMORY_IN_USE and decision.request.user == "ada"
+    assert (decision.gpus, decision.cpu, decision.memory) == (0, 2000, 8 * GIB)
     assert decision.message == (
         "Team research has 0 bytes of 16 GiB memory free and profile cpu needs 8 GiB. "
         "Stop a server or ask your team lead."

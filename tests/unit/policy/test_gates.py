@@ -282,3 +282,11 @@ def test_only_the_evidence_the_rules_ask_for_is_checked(
     report = check_gates(rules({}, **evidence), {}, champion=None, evidence=bare, logged={})
     assert [result.gate for result in report.results] == gates
     assert report.passed is (not gates)
+
+
+def test_an_unmeasured_metric_fails_each_of_its_thresholds() -> None:
+    report = check({"r2": {"min": 0.5, "max": 0.8}}, {})
+    assert [(r.gate, r.passed, r.message) for r in report.results] == [
+        ("r2.min", False, "r2 was not measured"),
+        ("r2.max", False, "r2 was not measured"),
+    ]

@@ -164,3 +164,21 @@ def test_an_expired_spawn_says_how_long_it_waited(waited: float, minutes: str) -
         f"Waited {minutes} for 1 GPU in team nlp, but none became free. Try again later, "
         "choose a smaller profile, or ask your team lead."
     )
+
+
+def test_a_finished_pod_holds_nothing_and_is_no_holding() -> None:
+    ledger = Ledger()
+    ledger.upsert_pod(pod("vision", "ada", 2, name="a"))
+    ledger.upsert_pod(pod("vision", "ada", 2, name="a", phase="Succeeded"))
+    assert ledger.team_usage("vision") == Usage()
+    assert ledger.user_usage("vision", "ada") == Usage()
+    assert ledger.holdings("vision") == []
+
+
+def test_a_ledger_built_from_pods_keeps_its_overrides() -> None:
+    vision = sample_config().teams["vision"]
+    ledger = Ledger.from_pods(
+        [pod("vision", "ada", 1)], overrides={"vision": QuotaOverride(gpus=3, gpus_per_user=1)}
+    )
+    assert (ledger.base_quota(vision).gpus, ledger.base_quota(vision).gpus_per_user) == (3, 1)
+    assert ledger.team_usage("vision").gpus == 1

@@ -172,3 +172,9 @@ def test_a_rollback_that_cannot_happen(
     versions: list[int], current: int | None, target: int | None, status: int, message: str
 ) -> None:
     assert refusal(choose_rollback, versions, current, target) == (status, message)
+
+
+def test_a_refusal_reads_as_its_message() -> None:
+    refused = PromotionRefused("Version 2 is already the champion.", 409)
+    assert str(refused) == refused.message == "Version 2 is already the champion."
+    assert PromotionRefused("no").http_status == 403

@@ -62,6 +62,7 @@ def test_later_entries_see_the_memory_earlier_ones_took() -> None:
     assert [entry.server for entry, _ in result.admit] == ["bob/"]
     ((dropped, decision),) = result.drop
     assert dropped.server == "cy/" and decision.reason is Reason.TEAM_MEMORY_IN_USE
+    assert len(queue) == 0 and "cy/" not in queue, "a dropped spawn leaves the queue"
     assert ledger.team_usage("nlp").memory == 32 * GIB
 
 
