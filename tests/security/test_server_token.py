@@ -5,20 +5,24 @@ admin API, another team's data or the admin pages."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from devenv.hub import LocalHub
 from tests.integration.sharing_helpers import SERVICE_API, as_user
 from tests.integration.team_hub_helpers import wait_server_sync
-from tests.security.rig import server_environment
+from tests.security.rig import scoped_token, server_environment
 
 pytestmark = [pytest.mark.security, pytest.mark.integration, pytest.mark.timeout(420)]
 
 OWNER, OTHER = "v-dora", "n-erin"
+SERVER_DESCRIPTION = Path(__file__).resolve().parents[2] / "server_ext" / "server" / "openapi.yaml"
 SERVERS = {OWNER: {"team": "vision", "profile": "cpu"}, OTHER: {"team": "nlp", "profile": "cpu"}}
 
 
@@ -118,3 +122,33 @@ def test_the_servers_token_is_the_one_its_pod_was_given(
     assert f"access:servers!server={OWNER}/" in scopes, scopes
     assert "access:services!service=mlteams" in scopes, scopes
     assert not [scope for scope in scopes if scope.startswith(("admin", "tokens", "groups"))]
+
+
+def test_every_endpoint_of_a_server_refuses_a_token_without_access_to_it(
+    team_hub: LocalHub, servers: dict[str, str]
+) -> None:
+    """Each operation of the server extension (``/user/<owner>/mlteams/...``, as its OpenAPI
+    description lists them) refuses a token without ``access:servers`` on that server: the
+    other user's own server token, and the owner's own token limited to reading their name."""
+    spec = yaml.safe_load(SERVER_DESCRIPTION.read_text())
+    operations = [
+        (method.upper(), route)
+        for route, item in spec["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "patch", "delete")
+    ]
+    assert operations
+    other = server_environment(team_hub, OTHER)["JUPYTERHUB_API_TOKEN"]
+    limited = scoped_token(team_hub, OWNER, ["read:users:name!user"], "without its server")
+    wrong = []
+    for token_name, token in (
+        ("the other user's server token", other),
+        ("the owner's limited token", limited),
+    ):
+        for method, route in operations:
+            path = f"/user/{OWNER}/mlteams" + re.sub(r"\{(\w+)\}", "x1", route)
+            body = {} if method in ("POST", "PUT", "PATCH") else None
+            status, answer = as_user(team_hub, token, method, path, body)
+            if status not in (401, 403, 404):
+                wrong.append(f"{token_name}: {method} {route}: {status} {str(answer)[:120]}")
+    assert not wrong, "answered a token without access to the server:\n" + "\n".join(wrong)
