@@ -16,6 +16,9 @@ from tests.security.scanner import MIN_SECRET_LENGTH
 
 SECRET_VARIABLE = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|_KEY$")
 """Environment variables that carry a secret value (an access key's id does not)."""
+WHERE_VARIABLE = re.compile(r"_(URL|URI|ENDPOINT|FILE|PATH|DIR)$")
+"""Variables that say where a secret is or is asked for (a token endpoint, a key file), which
+the rig publishes: not secrets themselves."""
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,9 @@ class RigProcess:
         return {
             name: value
             for name, value in self.environment.items()
-            if SECRET_VARIABLE.search(name) and len(value) >= MIN_SECRET_LENGTH
+            if SECRET_VARIABLE.search(name)
+            and not WHERE_VARIABLE.search(name)
+            and len(value) >= MIN_SECRET_LENGTH
         }
 
 

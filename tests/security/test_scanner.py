@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from tests.security.collector import Collector, _install, is_token_creation
+from tests.security.rig import RigProcess
 from tests.security.scanner import (
     Finding,
     Source,
@@ -178,3 +179,22 @@ def test_only_the_token_creation_answer_is_left_out() -> None:
     assert not is_token_creation("GET", "http://h/hub/api/users/v-alice/tokens")
     assert not is_token_creation("POST", "http://h/hub/api/users/v-alice/tokens/a1")
     assert not is_token_creation("POST", "http://h/services/mlteams/api/users/a/tokensx")
+
+
+def test_a_process_secrets_are_its_secret_named_variables_not_where_they_are_asked_for() -> None:
+    process = RigProcess(
+        1,
+        "jupyterhub",
+        {
+            "MLTEAMS_OIDC_CLIENT_SECRET": PLANTED,
+            "JUPYTERHUB_API_TOKEN": OTHER,
+            "MLTEAMS_OIDC_TOKEN_URL": "http://127.0.0.1:60033/token",
+            "MLTEAMS_KEY_FILE": "/var/lib/mlteams/signing-key.pem",
+            "AWS_ACCESS_KEY_ID": "team-vision-reader-id",
+            "MLTEAMS_TOKEN_TTL": "3600",
+        },
+    )
+    assert process.secrets() == {
+        "MLTEAMS_OIDC_CLIENT_SECRET": PLANTED,
+        "JUPYTERHUB_API_TOKEN": OTHER,
+    }
