@@ -72,7 +72,7 @@ from tornado import web
 from tornado.httpclient import AsyncHTTPClient
 from tornado.httpserver import HTTPServer
 
-from benchmarks.team_pods import Platform, Server, fill_cluster, iso
+from benchmarks.team_pods import Platform, Server, fill_cluster, iso, stop_scheduler
 from devenv.cluster import LocalCluster
 from devenv.procs import free_port
 from hub_ext.policy import load_config
@@ -469,10 +469,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             start = time.perf_counter()
             cluster.start()
-            assert cluster.control_plane is not None
-            procs = cluster.control_plane.procs
-            # nothing is to be scheduled: pods made here stay as they are made
-            procs.stop_child(next(c for c in procs.children if c.name == "kube-scheduler"))
+            stop_scheduler(cluster)
             started = time.perf_counter()
             asyncio.run(fill_cluster(cluster.kubeconfig, [large_p, small_p]))
             filled = time.perf_counter()

@@ -51,7 +51,7 @@ from typing import Any
 import yaml
 from kubernetes_asyncio import client
 
-from benchmarks.team_pods import Platform, Server, fill_cluster, pod_manifest
+from benchmarks.team_pods import Platform, Server, fill_cluster, pod_manifest, stop_scheduler
 from devenv.cluster import LocalCluster
 from devenv.hub import LocalHub
 from hub_ext.service.kube import kube_client
@@ -172,10 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             start = time.perf_counter()
             cluster.start()
+            stop_scheduler(cluster)
             assert cluster.control_plane is not None
             procs = cluster.control_plane.procs
-            # nothing is to be scheduled: pods made here stay as they are made
-            procs.stop_child(next(c for c in procs.children if c.name == "kube-scheduler"))
             asyncio.run(fill_cluster(cluster.kubeconfig, [platform]))
             asyncio.run(fill_cluster(cluster.kubeconfig, [stock_pods], stock_copy))
             filled = time.perf_counter()

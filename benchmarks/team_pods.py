@@ -17,6 +17,7 @@ from typing import Any
 
 from kubernetes_asyncio import client
 
+from devenv.cluster import LocalCluster
 from hub_ext.policy.ledger import HUB_SERVER_ANNOTATION, HUB_USER_ANNOTATION
 from hub_ext.policy.pod_settings import USER_LABEL
 from hub_ext.service.kube import kube_client
@@ -265,3 +266,11 @@ async def fill_cluster(
                 )
             if running != len(platform.servers):
                 raise SystemExit(f"{running} of {len(platform.servers)} pods are running")
+
+
+def stop_scheduler(cluster: LocalCluster) -> None:
+    """Stop a started cluster's scheduler: nothing is scheduled, so the pods made in it stay
+    exactly as they are made."""
+    assert cluster.control_plane is not None
+    procs = cluster.control_plane.procs
+    procs.stop_child(next(c for c in procs.children if c.name == "kube-scheduler"))
