@@ -354,3 +354,52 @@ def test_gpu_hours_by_window_per_user() -> None:
 )
 def test_times_on_the_pages(value: Any, shown: str) -> None:
     assert describe_time(value) == shown
+
+
+def test_a_viewer_without_pages_is_told_who_has_them() -> None:
+    """Someone who neither leads a team nor is an admin gets a 403 naming who the pages are for."""
+    with pytest.raises(AccessRefused) as refused:
+        require_pages(viewer_from_model({"name": "alice", "scopes": ["read:users"]}, TEAMS))
+    assert (refused.value.http_status, refused.value.message) == (
+        403,
+        "The mlteams admin pages are for team leads and platform admins; your account is "
+        "neither. Ask your platform admins if you should lead a team.",
+    )
+
+
+def test_a_lead_of_several_teams_is_told_which_ones_they_lead() -> None:
+    """A lead refused another team's page reads the teams they do lead, in order."""
+    teams = ("audio", "nlp", "vision")
+    scopes = [f"{LEAD_SCOPE}!group=vision", f"{LEAD_SCOPE}!group=nlp"]
+    lena = viewer_from_model({"name": "lena", "scopes": scopes}, teams)
+    assert visible_teams(lena, teams) == ["nlp", "vision"]
+    with pytest.raises(AccessRefused) as refused:
+        require_team(lena, "audio")
+    assert (refused.value.http_status, refused.value.message) == (
+        403,
+        "You lead nlp, vision, not team audio; only its leads and the platform admins see it.",
+    )
+
+
+@pytest.mark.parametrize(
+    ("model", "name", "groups"),
+    [
+        (
+            {"name": "lena", "groups": ["vision", "ml-reviewers"]},
+            "lena",
+            {"vision", "ml-reviewers"},
+        ),
+        ({"name": "lena", "groups": ["vision", 7, None]}, "lena", {"vision"}),
+        ({"name": 7, "groups": "vision"}, "", set()),
+        ({}, "", set()),
+    ],
+)
+def test_the_viewer_keeps_the_hub_name_and_groups(
+    model: dict[str, Any], name: str, groups: set[str]
+) -> None:
+    """Actions from the admin pages are recorded under the viewer's hub name, and promotion
+    approvals count the viewer's hub groups; values of the wrong type give nothing."""
+    viewer = viewer_from_model({**model, "scopes": [f"{LEAD_SCOPE}!group=vision"]}, TEAMS)
+    assert viewer.name == name
+    assert viewer.groups == frozenset(groups)
+    assert viewer.lead_of == frozenset({"vision"})

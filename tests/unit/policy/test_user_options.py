@@ -414,3 +414,124 @@ def test_random_junk_never_raises_anything_but_a_4xx(seed: int) -> None:
             json.dumps(error.message)
         else:
             assert result.profile.name in result.membership.team.profiles
+
+
+EXACT_REFUSALS: list[tuple[str, Any, int, str]] = [
+    ("not JSON", {"profile": object()}, 400, "Spawn options must be plain JSON values."),
+    ("not an object", ["profile", "cpu"], 400, "Spawn options must be a JSON object."),
+    (
+        "another team's profile",
+        {"profile": "queued-4gpu"},
+        403,
+        "Profile queued-4gpu is not available to team vision. Team vision may use: cpu, "
+        "pytorch-1gpu, pytorch-2gpu, flex.",
+    ),
+    (
+        "profile with capitals",
+        {"profile": "CPU"},
+        400,
+        "Option profile is not a valid profile name: 'CPU'. Names use lower-case letters, "
+        "digits and '-'.",
+    ),
+    (
+        "longest name that is not a profile",
+        {"profile": "a" * 63},
+        400,
+        f"Unknown profile '{'a' * 32}...'. Team vision may use: cpu, pytorch-1gpu, "
+        "pytorch-2gpu, flex.",
+    ),
+    (
+        "options of exactly the size limit",
+        {"team": "v" * 4084},
+        400,
+        "Option team is too long (4084 characters; at most 63).",
+    ),
+    (
+        "options one byte over the size limit",
+        {"team": "v" * 4085},
+        400,
+        "Spawn options are too large (4097 bytes; at most 4096).",
+    ),
+    (
+        "minus sign before a non-ASCII digit",
+        {"profile": "flex", "gpus": "-\uff12"},
+        400,
+        "Option gpus must be a whole number of GPUs, got '-?'.",
+    ),
+    (
+        "long negative text",
+        {"profile": "flex", "gpus": "-" + "0" * 20},
+        400,
+        "Option gpus must not be negative, got '-00000000000...'.",
+    ),
+    (
+        "long negative number",
+        {"profile": "flex", "gpus": -(10**20)},
+        400,
+        "Option gpus must not be negative, got '-10000000000...'.",
+    ),
+    (
+        "the largest GPU count as text",
+        {"profile": "flex", "gpus": "4096"},
+        400,
+        "Profile flex offers 1 to 4 GPUs; 4096 cannot be chosen.",
+    ),
+    (
+        "the largest GPU count as a number",
+        {"profile": "flex", "gpus": 4096},
+        400,
+        "Profile flex offers 1 to 4 GPUs; 4096 cannot be chosen.",
+    ),
+    (
+        "one more than the largest GPU count",
+        {"profile": "flex", "gpus": "4097"},
+        400,
+        "Option gpus is far too large: '4097'.",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("options", "status", "message"),
+    [pytest.param(o, s, m, id=name) for name, o, s, m in EXACT_REFUSALS],
+)
+def test_a_refusal_says_exactly_what_is_wrong(options: Any, status: int, message: str) -> None:
+    """The user reads the whole message: the limit, the excerpt of their input and the choices
+    they have, each refusal at the boundary where it starts to apply."""
+    with pytest.raises(UserOptionsError) as info:
+        validate_user_options(CONFIG, options, groups=VISION)
+    assert (info.value.http_status, info.value.message) == (status, message)
+
+
+@pytest.mark.parametrize("gpus", [1, "1", 4, "4"])
+def test_a_gpu_choice_at_either_end_of_the_range_is_accepted(gpus: int | str) -> None:
+    """The flex profile offers 1 to 4 GPUs, both ends included."""
+    result = validate_user_options(CONFIG, {"profile": "flex", "gpus": gpus}, groups=VISION)
+    assert result.gpus == int(gpus)
+    assert result.to_user_options() == {"team": "vision", "profile": "flex", "gpus": int(gpus)}
+
+
+def test_form_bytes_that_are_not_utf8_are_refused_with_a_message() -> None:
+    """A form field whose bytes are not UTF-8 becomes text with replacement characters and is
+    refused as a bad name (a 400), not a decoding traceback."""
+    options = options_from_form({"_xsrf": [b"t"], "profile": [b"cpu\xff"]})
+    assert options == {"profile": "cpu\ufffd"}
+    with pytest.raises(UserOptionsError) as info:
+        validate_user_options(CONFIG, options, groups=VISION)
+    assert (info.value.http_status, info.value.message) == (
+        400,
+        "Option profile is not a valid profile name: 'cpu?'. Names use lower-case letters, "
+        "digits and '-'.",
+    )
+
+
+def test_a_request_without_a_server_name_is_for_the_default_server() -> None:
+    """The user's default server has the empty server name in the admission request."""
+    options = validate_user_options(CONFIG, {"profile": "pytorch-1gpu"}, groups=VISION)
+    request = options.request("ada")
+    assert (request.user, request.team, request.profile, request.server_name) == (
+        "ada",
+        "vision",
+        "pytorch-1gpu",
+        "",
+    )
