@@ -14,7 +14,7 @@ demo: setup
 
 test: setup lint
 	PATH=$(CURDIR)/.venv/bin:$$PATH .venv/bin/jlpm test
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=30
 
 test-unit: setup
 	$(PY) -m pytest -m unit

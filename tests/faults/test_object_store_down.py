@@ -29,9 +29,9 @@ pytestmark = [pytest.mark.faults, pytest.mark.timeout(420)]
 USER = "v-03"
 READ_BOUND_SECONDS = 60
 """How long a read of a stopped store may take to fail in the kernel."""
-FROZEN_BOUND_SECONDS = 150
+FROZEN_BOUND_SECONDS = 120
 """How long a read of a store that accepts connections but never answers may take to fail (the
-kernel's s3 timeouts, ``server_ext.contract.DEFAULT_OBJECT_STORE_CLIENT``: about 100 s)."""
+kernel's s3 timeouts, ``server_ext.contract.DEFAULT_OBJECT_STORE_CLIENT``: about 60 s)."""
 ROWS = 'print("rows", len(df))'
 
 

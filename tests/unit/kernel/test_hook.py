@@ -370,6 +370,7 @@ def test_object_store_reads_get_bounded_timeouts_unless_the_user_set_their_own(
     client = kwargs["config_kwargs"]
     assert (client["connect_timeout"], client["read_timeout"]) == (5, 10)
     assert client["retries"] == {"mode": "standard", "max_attempts": 1}
+    assert kwargs["retries"] == 3
     S3FileSystem(**kwargs, skip_instance_cache=True)  # the settings are ones s3fs accepts
 
     monkeypatch.setenv("FSSPEC_S3", '{"retries": 7}')
