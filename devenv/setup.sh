@@ -40,6 +40,21 @@ if ((${#apt_missing[@]})); then
   fi
 fi
 
+# The Go builds (the Kubernetes control plane and etcd, then MinIO) are the longest steps on a new
+# machine and need only Python's standard library: they run in the background, in a process group
+# of their own, beside the Python and npm installs below, and are waited for at the end.
+go_log=$(mktemp "${TMPDIR:-/tmp}/mlteams-go-build.XXXXXX")
+set -m
+bash -c '"$1" -m devenv.kube_build && "$1" -m devenv.objectstore_build' _ "$PYTHON" \
+  >"$go_log" 2>&1 </dev/null &
+go_pid=$!
+set +m
+stop_go_build() {
+  kill -- "-$go_pid" 2>/dev/null || true
+  rm -f "$go_log"
+}
+trap stop_go_build EXIT
+
 stamp="$VENV/.installed-$(cat pyproject.toml | sha256sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
   say "creating the Python environment in $VENV (jupyterhub, kubespawner, mlflow, jupyterlab, test tools)"
@@ -102,11 +117,13 @@ if [ ! -L "$VENV/share/jupyter/labextensions/jupyterhub-mlteams" ]; then
   ln -s "$PWD/server_ext/labextension" "$VENV/share/jupyter/labextensions/jupyterhub-mlteams"
 fi
 
-say "Kubernetes control plane binaries"
-"$VENV/bin/python" -m devenv.kube_build
-
-say "object store (MinIO) binary"
-"$VENV/bin/python" -m devenv.objectstore_build
+say "Kubernetes control plane, etcd and object store (MinIO) binaries, built from Go modules"
+if ! wait "$go_pid"; then
+  cat "$go_log" >&2
+  echo "error: building the Go programs failed (output above)" >&2
+  exit 1
+fi
+cat "$go_log"
 
 say "the pods' Python: a stand-in of the notebook image's, with a user site (devenv/notebook_image.py)"
 "$VENV/bin/python" -m devenv.notebook_image >/dev/null
