@@ -257,3 +257,160 @@ def test_state_read_back(what: str, status: dict[str, Any], expected: dict[str, 
             assert state[key] is not None and state[key].startswith(value)
         else:
             assert state[key] == value, key
+
+
+NAMES: list[tuple[str, str]] = [
+    ("a" * 45, "a" * 45),
+    ("a" * 46, "m-" + "a" * 34 + "-6643110c"),
+    ("Churn_Model", "m-churn-model-431ffbc9"),
+    ("_x_", "m-x-f1f6bd62"),
+    ("a" * 33 + "_" + "b" * 20, "m-" + "a" * 33 + "-dc15a1b4"),
+    ("___", "m-bda25155"),
+    ("2024-model", "m-2024-model-be4f16e2"),
+]
+
+
+@pytest.mark.parametrize(("model", "expected"), NAMES)
+def test_names_kept_or_shortened_with_a_digest_suffix(model: str, expected: str) -> None:
+    """A model name KServe accepts (at most 45 characters) is kept; any other becomes ``m-``, its
+    lower-cased name with other characters as dashes (trimmed, cut to 34), and the first 8 hex
+    digits of the sha256 of the model's name."""
+    assert inference_service_name(model) == expected
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"storage_uri": "models:/governed.vision.iris/3"},
+            "a governed version is served from its frozen s3:// folder, "
+            "got 'models:/governed.vision.iris/3'",
+        ),
+        (
+            {"artifact_sha256": "A" * 64},
+            "a governed version is served with its artifact's sha256 digest",
+        ),
+    ],
+)
+def test_refusals_to_serve_say_why(changes: dict[str, str], message: str) -> None:
+    bad = ServedVersion(**{**SERVED.__dict__, **changes})
+    with pytest.raises(ValueError) as caught:
+        render_inference_service(bad, Serving.model_validate({"enabled": True}))
+    assert str(caught.value) == message
+
+
+def _state_of(obj: dict[str, Any]) -> dict[str, Any]:
+    return serving_state(obj).to_json()
+
+
+def _with_status(status: dict[str, Any], **labels: str) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": "iris",
+            "namespace": "team-vision",
+            "generation": 2,
+            "labels": {"mlteams.io/version": "3", **labels},
+        },
+        "spec": {"predictor": {"model": {"storageUri": "s3://bucket/iris"}}},
+        "status": status,
+    }
+
+
+READ_BACK: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+    (
+        "an empty object",
+        {},
+        {
+            "name": "",
+            "namespace": "",
+            "version": None,
+            "storage_uri": None,
+            "ready": False,
+            "url": None,
+            "reason": "KServe has not reported on it yet (is KServe installed?)",
+            "current": True,
+        },
+    ),
+    (
+        "no Ready condition",
+        _with_status(
+            {"observedGeneration": 2, "conditions": [{"type": "PredictorReady", "status": "True"}]}
+        ),
+        {
+            "name": "iris",
+            "namespace": "team-vision",
+            "version": 3,
+            "storage_uri": "s3://bucket/iris",
+            "ready": False,
+            "url": None,
+            "reason": "KServe reports no Ready condition yet",
+            "current": True,
+        },
+    ),
+    (
+        "not ready with neither reason nor message",
+        _with_status(
+            {
+                "observedGeneration": 2,
+                "url": "http://iris.example.com",
+                "conditions": [{"type": "Ready", "status": "False"}],
+            }
+        ),
+        {
+            "name": "iris",
+            "namespace": "team-vision",
+            "version": 3,
+            "storage_uri": "s3://bucket/iris",
+            "ready": False,
+            "url": "http://iris.example.com",
+            "reason": "not ready",
+            "current": True,
+        },
+    ),
+    (
+        "a stale status and a version label that is not a number",
+        _with_status(
+            {"observedGeneration": 1, "conditions": [{"type": "Ready", "status": "True"}]},
+            **{"mlteams.io/version": "three"},
+        ),
+        {
+            "name": "iris",
+            "namespace": "team-vision",
+            "version": None,
+            "storage_uri": "s3://bucket/iris",
+            "ready": False,
+            "url": None,
+            "reason": "KServe has not reconciled the latest version yet",
+            "current": False,
+        },
+    ),
+    (
+        "ready with a URL that is not a string",
+        _with_status(
+            {
+                "observedGeneration": 2,
+                "url": {"host": "iris.example.com"},
+                "conditions": [{"type": "Ready", "status": "True"}],
+            }
+        ),
+        {
+            "name": "iris",
+            "namespace": "team-vision",
+            "version": 3,
+            "storage_uri": "s3://bucket/iris",
+            "ready": True,
+            "url": None,
+            "reason": None,
+            "current": True,
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("what", "obj", "expected"), READ_BACK, ids=[case[0] for case in READ_BACK]
+)
+def test_the_whole_state_read_back(
+    what: str, obj: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    assert _state_of(copy.deepcopy(obj)) == expected

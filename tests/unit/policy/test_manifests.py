@@ -271,6 +271,139 @@ def test_yaml_round_trips() -> None:
     assert "requests.nvidia.com/gpu: '8'" in text
 
 
+ONE_TEAM: dict[str, Any] = {
+    "teams": {
+        "vision": {
+            "groups": ["/ml/vision"],
+            "quota": {"gpus": 2, "gpus_per_user": 1},
+            "profiles": ["cpu"],
+            "shared_folder": {"capacity": "50Gi", "storage_class": "nfs"},
+        },
+    },
+    "profiles": {"cpu": {"image": "mlteams/cpu:1", "cpu": 2, "memory": "8Gi"}},
+}
+
+
+def test_everything_rendered_for_one_team_with_extra_labels_and_provisioning() -> None:
+    """Each object whole: the cluster RBAC, then the team's Namespace, ResourceQuota,
+    RoleBinding and team folder claim, every one with the extra labels next to ours."""
+    manifests = render_team_manifests(
+        load_config(ONE_TEAM),
+        hub_namespace="jhub",
+        hub_service_account="hub-sa",
+        labels={"release": "jh"},
+        provisioning=True,
+    )
+    common = {"release": "jh", **MANAGED}
+    team = {**common, "mlteams.io/team": "vision"}
+    hub = {"kind": "ServiceAccount", "name": "hub-sa", "namespace": "jhub"}
+    rbac = "rbac.authorization.k8s.io/v1"
+
+    def role(name: str) -> dict[str, Any]:
+        return {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name}
+
+    assert [m["kind"] for m in manifests] == [
+        "ClusterRole",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Namespace",
+        "ResourceQuota",
+        "RoleBinding",
+        "PersistentVolumeClaim",
+    ]
+    for cluster_role, name in zip(
+        (manifests[0], manifests[1], manifests[3]),
+        (TEAM_CLUSTER_ROLE, WATCH_CLUSTER_ROLE, PROVISIONER_CLUSTER_ROLE),
+        strict=True,
+    ):
+        assert cluster_role["apiVersion"] == rbac
+        assert cluster_role["metadata"] == {"name": name, "labels": common}
+    assert manifests[2] == {
+        "apiVersion": rbac,
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": "mlteams-hub-watch-jhub", "labels": common},
+        "roleRef": role(WATCH_CLUSTER_ROLE),
+        "subjects": [hub],
+    }
+    assert manifests[4] == {
+        "apiVersion": rbac,
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": "mlteams-hub-provisioner-jhub", "labels": common},
+        "roleRef": role(PROVISIONER_CLUSTER_ROLE),
+        "subjects": [hub],
+    }
+    assert manifests[5:] == [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": "team-vision", "labels": team},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": {"name": "mlteams-quota", "namespace": "team-vision", "labels": team},
+            "spec": {"hard": {"requests.nvidia.com/gpu": "2"}},
+        },
+        {
+            "apiVersion": rbac,
+            "kind": "RoleBinding",
+            "metadata": {"name": "mlteams-hub", "namespace": "team-vision", "labels": team},
+            "roleRef": role(TEAM_CLUSTER_ROLE),
+            "subjects": [hub],
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "team-folder", "namespace": "team-vision", "labels": team},
+            "spec": {
+                "accessModes": ["ReadWriteMany"],
+                "resources": {"requests": {"storage": "50Gi"}},
+                "storageClassName": "nfs",
+            },
+        },
+    ]
+
+
+def test_cluster_objects_by_default_are_for_the_hub_service_account_without_provisioning() -> None:
+    manifests = cluster_manifests()
+    assert [(m["kind"], m["metadata"]["name"]) for m in manifests] == [
+        ("ClusterRole", TEAM_CLUSTER_ROLE),
+        ("ClusterRole", WATCH_CLUSTER_ROLE),
+        ("ClusterRoleBinding", "mlteams-hub-watch-jupyterhub"),
+    ]
+    assert manifests[2]["subjects"] == [
+        {"kind": "ServiceAccount", "name": "hub", "namespace": "jupyterhub"}
+    ]
+    assert all(m["metadata"]["labels"] == MANAGED for m in manifests)
+
+
+def test_yaml_keeps_the_built_key_order_in_block_style() -> None:
+    binding = cluster_manifests(hub_namespace="jhub")[2]
+    assert to_yaml([binding, {"kind": "Namespace", "metadata": {"name": "team-vision"}}]) == (
+        "---\n"
+        "apiVersion: rbac.authorization.k8s.io/v1\n"
+        "kind: ClusterRoleBinding\n"
+        "metadata:\n"
+        "  name: mlteams-hub-watch-jhub\n"
+        "  labels:\n"
+        "    app.kubernetes.io/managed-by: jupyterhub-mlteams\n"
+        "roleRef:\n"
+        "  apiGroup: rbac.authorization.k8s.io\n"
+        "  kind: ClusterRole\n"
+        "  name: mlteams-hub-watch\n"
+        "subjects:\n"
+        "- kind: ServiceAccount\n"
+        "  name: hub\n"
+        "  namespace: jhub\n"
+        "---\n"
+        "kind: Namespace\n"
+        "metadata:\n"
+        "  name: team-vision\n"
+    )
+
+
 # -- the command --------------------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from hub_ext.policy.manifests import quota_hard, render_team_manifests, team_man
 from hub_ext.policy.notebook_pod import merge_volumes
 from hub_ext.policy.storage import (
     TEAM_FOLDER_VOLUME,
+    QuotaRefusal,
     home_environment,
     home_is_persistent,
     home_settings,
@@ -350,6 +351,90 @@ def test_the_storage_refusal_names_the_team_the_quota_and_what_to_do() -> None:
     assert "(quota.claims of team nlp)" in message
 
 
+def test_the_whole_refusal_is_read_with_the_quota_name() -> None:
+    assert quota_refusal(STORAGE_BODY) == QuotaRefusal(
+        quota="mlteams-quota",
+        requested={"requests.storage": "10Gi"},
+        used={"requests.storage": "95Gi"},
+        limited={"requests.storage": "100Gi"},
+    )
+
+
+def test_an_answer_that_is_not_utf8_is_still_read() -> None:
+    body = (
+        b'persistentvolumeclaims "claim-\xff" is forbidden: exceeded quota: mlteams-quota, '
+        b"requested: persistentvolumeclaims=1, used: persistentvolumeclaims=20, "
+        b"limited: persistentvolumeclaims=20"
+    )
+    assert quota_refusal(body) == QuotaRefusal(
+        quota="mlteams-quota",
+        requested={"persistentvolumeclaims": "1"},
+        used={"persistentvolumeclaims": "20"},
+        limited={"persistentvolumeclaims": "20"},
+    )
+
+
+def test_the_message_of_a_json_status_is_read_decoded() -> None:
+    body = (
+        '{"kind": "Status", "message": "exceeded quota: mlteams-quota, requested: '
+        "requests.storage\\u003d10Gi, used: requests.storage\\u003d95Gi, limited: "
+        'requests.storage\\u003d100Gi"}'
+    )
+    assert quota_refusal(body) == QuotaRefusal(
+        quota="mlteams-quota",
+        requested={"requests.storage": "10Gi"},
+        used={"requests.storage": "95Gi"},
+        limited={"requests.storage": "100Gi"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("team", "refusal", "told"),
+    [
+        (
+            "vision",
+            QuotaRefusal(
+                quota="mlteams-quota",
+                requested={},
+                used={"requests.storage": "95Gi"},
+                limited={"requests.storage": "100Gi"},
+            ),
+            "Team vision has no storage left for your home: it needs ?, and the team's volumes "
+            "already hold 95 GiB of its 100 GiB storage quota (namespace team-vision).",
+        ),
+        (
+            "nlp",
+            QuotaRefusal(
+                quota="mlteams-quota",
+                requested={"persistentvolumeclaims": "2"},
+                used={"persistentvolumeclaims": "19"},
+                limited={"persistentvolumeclaims": "20"},
+            ),
+            "Team nlp has no room for another volume: its quota allows 20 volume claims in "
+            "namespace ml-nlp and 19 exist.",
+        ),
+        (
+            "nlp",
+            QuotaRefusal(
+                quota="mlteams-quota",
+                requested={"persistentvolumeclaims": "1"},
+                used={},
+                limited={"persistentvolumeclaims": "20"},
+            ),
+            "Team nlp has no room for another volume: its quota allows 20 volume claims in "
+            "namespace ml-nlp and 20 exist.",
+        ),
+    ],
+)
+def test_a_refusal_missing_some_figures_is_still_explained(
+    team: str, refusal: QuotaRefusal, told: str
+) -> None:
+    """A figure the API server left out reads ``?``; a missing count of claims in use is the
+    limit, since the quota refused another."""
+    message = storage_refusal_message(load_config(with_storage()).teams[team], refusal)
+    assert message.startswith(told + " Your server was not started and nothing was changed. ")
+
+
 def test_a_missing_team_folder_is_explained() -> None:
     vision = load_config(with_storage()).teams["vision"]
     assert missing_team_folder_message(vision) == (
@@ -449,3 +534,40 @@ def test_home_environment_tells_the_server_or_says_nothing() -> None:
         contract.HOME_PERSISTENT: "false"
     }
     assert home_environment([{"name": "home", "x": {}}], mounts, home="/home/jovyan") == {}
+
+
+def _claim(name: str) -> dict[str, Any]:
+    return {"name": name, "persistentVolumeClaim": {"claimName": f"claim-{name}"}}
+
+
+@pytest.mark.parametrize(
+    ("home", "volumes", "mounts", "expected"),
+    [
+        ("/", [_claim("root")], [{"name": "root", "mountPath": "/"}], True),
+        ("/home/jovyan", [_claim("root")], [{"name": "root", "mountPath": "/"}], True),
+        ("/home/jovyan/", [_claim("home")], [{"name": "home", "mountPath": "/home/jovyan"}], True),
+        ("/home/jovyan", [_claim("home")], [{"name": "home", "mountPath": "/home/jov"}], False),
+        (
+            "/home/ALEX",
+            [_claim("home"), {"name": "scratch", "emptyDir": {}}],
+            [
+                {"name": "scratch", "mountPath": "/home"},
+                {"name": "home", "mountPath": "/home/ALEX"},
+            ],
+            True,
+        ),
+        ("/home/jovyan", [_claim("root")], [{"name": "root"}], True),
+    ],
+    ids=[
+        "home at the root",
+        "a claim at the root",
+        "a home written with a slash",
+        "a mount whose path is a prefix of the home's name only",
+        "an upper-case home below a scratch /home",
+        "a mount without a path is at the root",
+    ],
+)
+def test_the_mount_that_holds_the_home(
+    home: str, volumes: list[dict[str, Any]], mounts: list[dict[str, Any]], expected: bool
+) -> None:
+    assert home_is_persistent(volumes, mounts, home) is expected
