@@ -64,3 +64,46 @@ def test_labels_name_the_team_model_and_promotion_on_job_and_pod() -> None:
         assert labels["mlteams.io/model"] == "iris"
         assert labels["mlteams.io/promotion"] == "a" * 32
         assert labels["app.kubernetes.io/component"] == "mlteams-evaluation"
+
+
+def test_the_whole_job() -> None:
+    labels = {
+        "app.kubernetes.io/component": "mlteams-evaluation",
+        "app.kubernetes.io/managed-by": "jupyterhub-mlteams",
+        "mlteams.io/team": "vision",
+        "mlteams.io/model": "iris",
+        "mlteams.io/promotion": "a" * 32,
+    }
+    resources = {"cpu": "1", "memory": "2Gi"}
+    assert job() == {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "mlteams-eval-abc", "namespace": "team-vision", "labels": labels},
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": 300,
+            "ttlSecondsAfterFinished": 3600,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "containers": [
+                        {
+                            "name": "evaluate",
+                            "image": "mlteams/notebook:dev",
+                            "command": ["python", "-m", "server_ext.evaluation"],
+                            "env": [
+                                {
+                                    "name": "MLTEAMS_EVALUATION_SPEC_URL",
+                                    "value": "http://store/spec?sig=1",
+                                }
+                            ],
+                            "resources": {"requests": resources, "limits": resources},
+                        }
+                    ],
+                },
+            },
+        },
+    }

@@ -270,6 +270,22 @@ def test_unusable_evaluation_sets(data: bytes, message: str) -> None:
         split_labels(data, "y")
 
 
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "the evaluation set is empty"),
+        (b"a,y\n\n", "the evaluation set has a header but no rows"),
+        (b"a,b\n1,2\n", "the evaluation set has no column 'y'; its columns are 'a', 'b'"),
+        (b"a,y\n1,2\n3\n", "row 3 of the evaluation set has 1 values, the header 2"),
+        (b"a,y\n\xff,1\n", "the evaluation set is not UTF-8 text"),
+    ],
+)
+def test_unusable_evaluation_sets_are_refused_word_for_word(data: bytes, message: str) -> None:
+    with pytest.raises(EvaluationDataError) as caught:
+        split_labels(data, "y")
+    assert str(caught.value) == message
+
+
 def test_the_labels_are_split_off_in_row_order() -> None:
     features, labels = split_labels(b"a,y,b\n1,cat,2\n3,dog,4\n", "y")
     assert features == b"a,b\n1,2\n3,4\n" and labels == ["cat", "dog"]
