@@ -264,6 +264,7 @@ NAMES: list[tuple[str, str]] = [
     ("a" * 46, "m-" + "a" * 34 + "-6643110c"),
     ("Churn_Model", "m-churn-model-431ffbc9"),
     ("_x_", "m-x-f1f6bd62"),
+    ("__" + "a" * 50, "m-" + "a" * 34 + "-aef26905"),
     ("a" * 33 + "_" + "b" * 20, "m-" + "a" * 33 + "-dc15a1b4"),
     ("___", "m-bda25155"),
     ("2024-model", "m-2024-model-be4f16e2"),
