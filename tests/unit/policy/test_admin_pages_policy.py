@@ -22,11 +22,16 @@ from hub_ext.policy.admin_access import (
     visible_teams,
 )
 from hub_ext.policy.admin_forms import (
+    DecisionInput,
     FormError,
+    GrantInput,
+    QuotaRequestInput,
     decision_input,
     describe_minutes,
+    duration_minutes,
     grant_input,
     quota_request_input,
+    revoke_input,
     stop_input,
     team_override_input,
 )
@@ -403,3 +408,167 @@ def test_the_viewer_keeps_the_hub_name_and_groups(
     assert viewer.name == name
     assert viewer.groups == frozenset(groups)
     assert viewer.lead_of == frozenset({"vision"})
+
+
+def _refusal(parse: Any, raw: Any) -> str:
+    kwargs = {"now": NOW} if parse in (grant_input, team_override_input) else {}
+    with pytest.raises(FormError) as refused:
+        parse(raw, **kwargs)
+    assert refused.value.message == str(refused.value)
+    return refused.value.message
+
+
+OVERRIDE_FIELDS = "gpus, gpus_per_user, cpu, memory, hours, minutes, reason"
+
+
+@pytest.mark.parametrize(
+    ("parse", "raw", "message"),
+    [
+        (stop_input, ["reason"], "Send the fields as a JSON object or a form."),
+        (revoke_input, "reason=x", "Send the fields as a JSON object or a form."),
+        (
+            team_override_input,
+            {"gpus": 6, "reason": "x", "colour": "red", "alpha": 1},
+            f"Unknown field 'alpha'; the fields are: {OVERRIDE_FIELDS}.",
+        ),
+        (
+            revoke_input,
+            {"reason": "x", "user": "bob"},
+            "Unknown field 'user'; the fields are: reason.",
+        ),
+        (revoke_input, {"reason": " "}, "Give a reason: it is written to the audit trail."),
+        (stop_input, {"reason": 7}, "The reason must be text of at most 2000 characters."),
+        (
+            team_override_input,
+            {"reason": "x", "gpus": ""},
+            "Set at least one of gpus, gpus_per_user, cpu, memory.",
+        ),
+        (
+            team_override_input,
+            {"gpus_per_user": "three", "reason": "x"},
+            "gpus_per_user must be a whole number from 0 to 10000.",
+        ),
+        (
+            team_override_input,
+            {"gpus": "10001", "reason": "x"},
+            "gpus must be a whole number from 0 to 10000.",
+        ),
+        (
+            team_override_input,
+            {"gpus": 2, "gpus_per_user": 3, "reason": "x"},
+            "invalid quota override (1 problem):\n"
+            "  - override.gpus_per_user: must not exceed gpus (2), got 3",
+        ),
+        (
+            team_override_input,
+            {"gpus": 6, "hours": "1", "minutes": "5", "reason": "x"},
+            "Give hours or minutes, not both.",
+        ),
+        (
+            team_override_input,
+            {"gpus": 6, "hours": 8784.5, "reason": "x"},
+            "hours must be a number above 0 and at most 8784.",
+        ),
+        (
+            grant_input,
+            {"user": 5, "extra_gpus": 1, "hours": 1, "reason": "x"},
+            "Name the user the GPUs are for.",
+        ),
+        (
+            grant_input,
+            {"user": "u" * 254, "extra_gpus": 1, "hours": 1, "reason": "x"},
+            "Name the user the GPUs are for.",
+        ),
+        (
+            grant_input,
+            {"user": "bob", "extra_gpus": 65, "hours": 1, "reason": "x"},
+            "extra_gpus must be a whole number from 1 to 64.",
+        ),
+        (
+            quota_request_input,
+            {"team": 5, "gpus": 1, "hours": 1, "reason": "x"},
+            "Name the team the GPUs are for.",
+        ),
+        (
+            quota_request_input,
+            {"team": "vision", "gpus": 1, "reason": "x"},
+            "Say for how long: hours from 0.1 to 8784, or minutes.",
+        ),
+        (
+            quota_request_input,
+            {"team": "vision", "gpus": 0, "minutes": 5, "reason": "x"},
+            "gpus must be a whole number from 1 to 64.",
+        ),
+        (decision_input, {"decision": "Approve"}, "decision must be approve or reject."),
+        (
+            decision_input,
+            {"decision": "reject"},
+            "Say why you reject it in the comment: the requester sees it.",
+        ),
+        (
+            decision_input,
+            {"decision": "approve", "comment": 5},
+            "The comment must be text of at most 2000 characters.",
+        ),
+        (
+            decision_input,
+            {"decision": "approve", "comment": "c" * 2001},
+            "The comment must be text of at most 2000 characters.",
+        ),
+    ],
+)
+def test_an_admin_form_refusal_word_for_word(parse: Any, raw: Any, message: str) -> None:
+    """The page or the API client reads the whole message: which field, and what it accepts."""
+    assert _refusal(parse, raw) == message
+
+
+def test_action_forms_accept_values_at_their_limits() -> None:
+    """The largest reason, comment and user name, the most GPUs and the longest time are
+    accepted; text is trimmed and the form's XSRF field is ignored."""
+    reason = "r" * 2000
+    assert stop_input({"reason": reason, "_xsrf": "t"}) == reason
+    assert revoke_input({"reason": " left the team ", "_xsrf": "t"}) == "left the team"
+    user = "u" * 253
+    assert grant_input(
+        {"user": user, "extra_gpus": 64, "hours": 8784, "reason": " exam "}, now=NOW
+    ) == GrantInput(user, 64, NOW + 8784 * HOUR, "exam")
+    assert grant_input(
+        {"user": " bob ", "extra_gpus": "1", "minutes": "90", "reason": "x"}, now=NOW
+    ) == GrantInput("bob", 1, NOW + 90 * 60, "x")
+    assert quota_request_input(
+        {"team": " vision ", "gpus": 1, "minutes": "527040", "reason": " demo "}
+    ) == QuotaRequestInput("vision", 1, 527040, "demo")
+    comment = "c" * 2000
+    assert decision_input({"decision": "reject", "comment": comment}) == DecisionInput(
+        False, comment
+    )
+    assert decision_input({"decision": "approve", "comment": " fine "}) == DecisionInput(
+        True, "fine"
+    )
+    assert decision_input({"decision": "approve", "comment": None}) == DecisionInput(True, "")
+
+
+def test_a_team_override_with_gpu_counts_as_text() -> None:
+    """GPU counts typed into the form are whole numbers from 0 (no GPUs) upwards."""
+    none = team_override_input({"gpus": "0", "gpus_per_user": "0", "reason": "x"}, now=NOW)
+    assert (none.change.gpus, none.change.gpus_per_user) == (0, 0)
+    both = team_override_input({"gpus": "4", "gpus_per_user": "3", "reason": "x"}, now=NOW)
+    assert (both.change.gpus, both.change.gpus_per_user) == (4, 3)
+
+
+@pytest.mark.parametrize(
+    ("raw", "minutes"),
+    [
+        ({}, None),
+        ({"hours": "", "minutes": " "}, None),
+        ({"hours": "0.001"}, 1),
+        ({"hours": "0.01"}, 1),
+        ({"hours": 0.1}, 6),
+        ({"hours": "8784"}, 527040),
+        ({"minutes": 1}, 1),
+    ],
+)
+def test_a_duration_is_optional_and_at_least_a_minute(
+    raw: dict[str, Any], minutes: int | None
+) -> None:
+    assert duration_minutes(raw) == minutes

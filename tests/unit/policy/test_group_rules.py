@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from hub_ext.policy import load_config, user_teams
 from hub_ext.policy.group_rules import (
+    GroupRule,
     GroupRuleError,
     GroupsOverageError,
+    TeamAssignment,
     assign_teams,
     groups_from_claims,
+    overage_endpoint,
     parse_rules,
+    rule_for,
     team_rules,
 )
 
@@ -41,7 +46,12 @@ RAW: dict[str, Any] = {
     "profiles": {"cpu": {"image": "example/cpu:1"}},
 }
 CONFIG = load_config(RAW)
-RULES = team_rules(CONFIG)
+
+
+def rules(extra: Sequence[GroupRule] = (), subgroups: bool = True) -> list[GroupRule]:
+    """The rules of the teams in ``RAW``, built afresh by each test that uses them."""
+    return team_rules(CONFIG, extra, subgroups)
+
 
 # Claims as the providers send them (userinfo or ID token), trimmed to what matters here.
 KEYCLOAK_FULL_PATH = {
@@ -91,7 +101,7 @@ GOOGLE_PLAIN = {
 
 
 def teams_of(claims: dict[str, Any], keys: tuple[str, ...] = ("groups",)) -> tuple:
-    found = assign_teams(CONFIG, groups_from_claims(claims, keys), RULES)
+    found = assign_teams(CONFIG, groups_from_claims(claims, keys), rules())
     return found.teams, found.leads
 
 
@@ -101,20 +111,20 @@ def test_keycloak_full_paths_and_sub_groups() -> None:
 
 
 def test_keycloak_sub_groups_can_be_turned_off() -> None:
-    strict = team_rules(CONFIG, subgroups=False)
+    strict = rules(subgroups=False)
     groups = groups_from_claims(KEYCLOAK_FULL_PATH, ["groups"])
     assert assign_teams(CONFIG, groups, strict).teams == ()
     assert assign_teams(CONFIG, ["ml/vision"], strict).teams == ("vision",)
 
 
 def test_path_prefix_is_not_a_sub_group() -> None:
-    assert assign_teams(CONFIG, ["/ml/visionary"], RULES).teams == ()
-    assert assign_teams(CONFIG, ["/ML/VISION"], RULES).teams == ()
+    assert assign_teams(CONFIG, ["/ml/visionary"], rules()).teams == ()
+    assert assign_teams(CONFIG, ["/ML/VISION"], rules()).teams == ()
 
 
 def test_azure_object_ids_match_regardless_of_case() -> None:
     assert teams_of(AZURE_IDS) == (("vision", "nlp"), ())
-    assert assign_teams(CONFIG, [VISION_LEADS_ID.upper()], RULES).leads == ("vision",)
+    assert assign_teams(CONFIG, [VISION_LEADS_ID.upper()], rules()).leads == ("vision",)
 
 
 @pytest.mark.parametrize("claims", [AZURE_OVERAGE, AZURE_IMPLICIT_OVERAGE])
@@ -154,7 +164,7 @@ def test_single_string_claim_and_junk_entries() -> None:
 
 
 def test_lead_is_member_and_hub_groups_agree_with_policy() -> None:
-    found = assign_teams(CONFIG, ["vision-leads", "/ml/nlp"], RULES)
+    found = assign_teams(CONFIG, ["vision-leads", "/ml/nlp"], rules())
     assert found.teams == ("vision", "nlp")
     assert found.leads == ("vision",)
     assert found.hub_groups == ["nlp", "vision", "vision-leads"]
@@ -163,7 +173,7 @@ def test_lead_is_member_and_hub_groups_agree_with_policy() -> None:
 
 
 def test_no_team() -> None:
-    found = assign_teams(CONFIG, ["Everyone", "/offices/berlin"], RULES)
+    found = assign_teams(CONFIG, ["Everyone", "/offices/berlin"], rules())
     assert found.teams == ()
     assert found.hub_groups == []
     assert found.idp_groups == ("/offices/berlin", "Everyone")
@@ -179,7 +189,8 @@ def test_glob_and_regex_rules() -> None:
         CONFIG.teams,
     )
     rules = team_rules(CONFIG, extra)
-    assert assign_teams(CONFIG, ["okta-ml-vision-berlin"], rules).teams == ("vision",)
+    berlin = assign_teams(CONFIG, ["okta-ml-vision-berlin"], rules)
+    assert (berlin.teams, berlin.leads) == (("vision",), ())
     owners = assign_teams(CONFIG, ["ml-nlp-owners"], rules)
     assert (owners.teams, owners.leads) == (("nlp",), ("nlp",))
     assert assign_teams(CONFIG, ["ml-ghost-owners"], rules).teams == ()
@@ -205,3 +216,210 @@ def test_bad_rules_name_the_key(raw: Any, expected: str) -> None:
         parse_rules([raw], CONFIG.teams)
     assert expected in str(caught.value)
     assert str(caught.value).startswith("TeamOAuthenticator.group_rules[0]")
+
+
+GRAPH = "https://graph.microsoft.com/v1.0/users/00000000-0000-0000-66f3-3332eca7ea81/memberOf"
+OVERAGE_ADVICE = (
+    ". A platform admin can limit the claim to the groups assigned to the hub's application "
+    "(Azure: Token configuration, 'Groups assigned to the application') or turn on "
+    "TeamOAuthenticator.graph_group_lookup."
+)
+
+
+@pytest.mark.parametrize(
+    ("claims", "endpoint", "message"),
+    [
+        (
+            AZURE_OVERAGE,
+            AZURE_OVERAGE["_claim_sources"]["src1"]["endpoint"],
+            "The identity provider did not list your groups in the 'groups' claim because you "
+            "are in too many groups (Azure AD groups overage); it points to "
+            f"{AZURE_OVERAGE['_claim_sources']['src1']['endpoint']} instead{OVERAGE_ADVICE}",
+        ),
+        (
+            AZURE_IMPLICIT_OVERAGE,
+            None,
+            "The identity provider did not list your groups in the 'groups' claim because you "
+            f"are in too many groups (Azure AD groups overage){OVERAGE_ADVICE}",
+        ),
+    ],
+)
+def test_the_overage_message_word_for_word(
+    claims: dict[str, Any], endpoint: str | None, message: str
+) -> None:
+    """The user reads which claim was replaced, where the provider points to, and what a
+    platform admin can do about it."""
+    with pytest.raises(GroupsOverageError) as caught:
+        groups_from_claims(claims, ["groups"])
+    assert (caught.value.claim, caught.value.endpoint, str(caught.value)) == (
+        "groups",
+        endpoint,
+        message,
+    )
+
+
+@pytest.mark.parametrize(
+    ("claims", "claim", "expected"),
+    [
+        ({"_claim_names": {"groups": "src1"}}, "groups", (True, None)),
+        ({"_claim_names": {"groups": "src1"}, "_claim_sources": "src1"}, "groups", (True, None)),
+        (
+            {"_claim_names": {"groups": "src1"}, "_claim_sources": {"src1": GRAPH}},
+            "groups",
+            (True, None),
+        ),
+        (
+            {"_claim_names": {"groups": "src1"}, "_claim_sources": {"src1": {"endpoint": 7}}},
+            "groups",
+            (True, None),
+        ),
+        (
+            {"_claim_names": {"groups": "src1"}, "_claim_sources": {"src1": {"endpoint": GRAPH}}},
+            "groups.names",
+            (True, GRAPH),
+        ),
+        ({"_claim_names": {"roles": "src1"}}, "groups", (False, None)),
+        ({"_claim_names": ["groups"]}, "groups", (False, None)),
+        ({"hasgroups": True}, "groups", (True, None)),
+        ({"hasgroups": "true"}, "groups", (True, None)),
+        ({"hasgroups": "yes"}, "groups", (False, None)),
+        ({"hasgroups": False}, "groups", (False, None)),
+        ({"hasgroups": True, "groups": ["vision-engineers"]}, "groups", (False, None)),
+        ({"hasgroups": True, "realm": {"groups": []}}, "realm.groups", (False, None)),
+        ({}, "groups", (False, None)),
+    ],
+)
+def test_overage_markers_and_their_endpoint(
+    claims: dict[str, Any], claim: str, expected: tuple[bool, str | None]
+) -> None:
+    """An overage marker names the top-level claim; only a text endpoint of a source object is
+    passed on, and ``hasgroups`` counts only while the claim itself is missing."""
+    assert overage_endpoint(claims, claim) == expected
+
+
+def test_a_missing_claim_does_not_hide_the_next_one() -> None:
+    """Each claim key is looked at, even after one that the provider did not send."""
+    claims = {"roles": ["nlp-engineers"], "realm_access": {"roles": ["vision-engineers"]}}
+    assert groups_from_claims(claims, ["groups", "roles", "realm_access.roles"]) == [
+        "nlp-engineers",
+        "vision-engineers",
+    ]
+
+
+def test_a_group_object_gives_its_first_text_name() -> None:
+    """Fields that are empty or not text are passed over for the next one in order."""
+    entries = [
+        {"path": 7, "name": "", "displayName": "nlp-engineers"},
+        {"path": None, "id": VISION_ID, "value": "ignored"},
+        {"email": ["x@example.com"]},
+    ]
+    assert groups_from_claims({"groups": entries}, ["groups"]) == ["nlp-engineers", VISION_ID]
+
+
+def test_group_names_that_are_not_text_or_empty_are_ignored() -> None:
+    found = assign_teams(CONFIG, ["vision-engineers", 5, None, "", "Everyone"], rules())
+    assert found == TeamAssignment(("Everyone", "vision-engineers"), ("vision",), ())
+
+
+def test_a_group_name_that_only_starts_like_a_path_is_not_that_group() -> None:
+    assert assign_teams(CONFIG, ["/ml/visionX", "X/ml/nlp", "ml/nlp/"], rules()).teams == ("nlp",)
+
+
+def test_the_assignment_kept_in_the_auth_state() -> None:
+    """The IdP groups sorted, the teams in configuration order and the led teams."""
+    found = assign_teams(CONFIG, ["vision-leads", "/ml/nlp", "Everyone"], rules())
+    assert found.as_dict() == {
+        "idp_groups": ["/ml/nlp", "Everyone", "vision-leads"],
+        "teams": ["vision", "nlp"],
+        "leads": ["vision"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("/ml/vision", "path"),
+        ("ml/vision", "path"),
+        ("vision-engineers", "exact"),
+        ("ML-Vision@example.com", "exact"),
+        (VISION_ID, "exact"),
+    ],
+)
+def test_a_team_group_entry_is_a_path_or_an_exact_name(name: str, kind: str) -> None:
+    """Without other arguments the rule makes members (not leads) and takes in sub-groups."""
+    assert rule_for(name, "vision") == GroupRule(kind, name, "vision", False, True)
+
+
+def test_exact_names_fold_case_only_for_e_mail_addresses_and_ids() -> None:
+    rule = rule_for("ML-Vision@example.com", "vision")
+    assert [rule.match(g) for g in ("ml-vision@EXAMPLE.com", "ML-Vision@example.co")] == [
+        "vision",
+        None,
+    ]
+    named = rule_for("vision.engineers", "vision")
+    assert [
+        named.match(g) for g in ("vision.engineers", "VISION.engineers", "visionXengineers")
+    ] == [
+        "vision",
+        None,
+        None,
+    ]
+
+
+DECLARED = "declared: nlp, research, vision"
+
+
+@pytest.mark.parametrize(
+    ("raw", "teams", "message"),
+    [
+        (
+            {"glob": "a*", "team": "nlp"},
+            CONFIG.teams,
+            "TeamOAuthenticator.group_rules: must be a list of rules, got dict",
+        ),
+        (
+            [{"glob": "a*", "team": "nlp"}, "b*"],
+            CONFIG.teams,
+            "TeamOAuthenticator.group_rules[1]: must be a mapping with glob or regex, and team",
+        ),
+        (
+            [{"glob": "a", "team": "nlp", "teams": 1}],
+            CONFIG.teams,
+            "TeamOAuthenticator.group_rules[0].teams: unknown key; allowed keys: glob, regex, "
+            "team, lead, description",
+        ),
+        (
+            [{"glob": "", "team": "nlp"}],
+            CONFIG.teams,
+            "TeamOAuthenticator.group_rules[0].glob: must be a non-empty string",
+        ),
+        (
+            [{"regex": 5, "team": "nlp"}],
+            CONFIG.teams,
+            "TeamOAuthenticator.group_rules[0].regex: must be a non-empty string",
+        ),
+        (
+            [{"glob": "a*", "team": "ghost"}],
+            CONFIG.teams,
+            f"TeamOAuthenticator.group_rules[0].team: 'ghost' is not a team under MLTeams.teams; "
+            f"{DECLARED}",
+        ),
+        (
+            [{"glob": "a*", "team": 3}],
+            CONFIG.teams,
+            f"TeamOAuthenticator.group_rules[0].team: 3 is not a team under MLTeams.teams; "
+            f"{DECLARED}",
+        ),
+        (
+            [{"glob": "a*", "team": "ghost"}],
+            [],
+            "TeamOAuthenticator.group_rules[0].team: 'ghost' is not a team under MLTeams.teams; "
+            "declared: none",
+        ),
+    ],
+)
+def test_a_bad_rule_is_refused_word_for_word(raw: Any, teams: Any, message: str) -> None:
+    """The platform admin reads where the rule is, what is wrong and what is allowed."""
+    with pytest.raises(GroupRuleError) as caught:
+        parse_rules(raw, teams)
+    assert str(caught.value) == message
