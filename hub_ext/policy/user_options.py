@@ -29,11 +29,10 @@ _FORBIDDEN_CHARACTERS = frozenset("\"'`{}<>\\$%")
 class UserOptionsError(Exception):
     """Spawn options that cannot be used; ``http_status`` is 400 or 403."""
 
-    def __init__(self, message: str, http_status: int = 400, field: str | None = None) -> None:
+    def __init__(self, message: str, http_status: int = 400) -> None:
         super().__init__(message)
         self.message = message
         self.http_status = http_status
-        self.field = field
 
 
 @dataclass(frozen=True)
@@ -105,22 +104,20 @@ def validate_user_options(
     try:
         membership = choose_team(config, groups, team_name)
     except TeamSelectionError as exc:
-        raise UserOptionsError(exc.message, exc.http_status, "team") from None
+        raise UserOptionsError(exc.message, exc.http_status) from None
     team = membership.team
     profile_name = _name(options.get("profile"), "profile") or team.default_profile
     profile = config.profiles.get(profile_name)
     if profile is None:
         raise UserOptionsError(
             f"Unknown profile {excerpt(profile_name)}. Team {team.name} may use: "
-            f"{', '.join(team.profiles)}.",
-            field="profile",
+            f"{', '.join(team.profiles)}."
         )
     if profile.name not in team.profiles:
         raise UserOptionsError(
             f"Profile {profile.name} is not available to team {team.name}. Team {team.name} "
             f"may use: {', '.join(team.profiles)}.",
             http_status=403,
-            field="profile",
         )
     gpus = _gpus(options.get("gpus"), profile)
     return SpawnOptions(membership, profile, gpus)
@@ -144,7 +141,7 @@ def _unserialisable(value: Any) -> Any:
 def _single(value: Any, field: str) -> Any:
     if isinstance(value, list | tuple):
         if len(value) != 1:
-            raise UserOptionsError(f"Option {field} must be a single value.", field=field)
+            raise UserOptionsError(f"Option {field} must be a single value.")
         return value[0]
     return value
 
@@ -154,24 +151,19 @@ def _name(value: Any, field: str) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise UserOptionsError(
-            f"Option {field} must be a name, not a number or object.", field=field
-        )
+        raise UserOptionsError(f"Option {field} must be a name, not a number or object.")
     if len(value) > MAX_NAME_LENGTH:
         raise UserOptionsError(
-            f"Option {field} is too long ({len(value)} characters; at most {MAX_NAME_LENGTH}).",
-            field=field,
+            f"Option {field} is too long ({len(value)} characters; at most {MAX_NAME_LENGTH})."
         )
     if has_control_characters(value) or _FORBIDDEN_CHARACTERS.intersection(value):
         raise UserOptionsError(
-            f"Option {field} contains characters that are not allowed in a name: {excerpt(value)}.",
-            field=field,
+            f"Option {field} contains characters that are not allowed in a name: {excerpt(value)}."
         )
     if not is_dns_label(value):
         raise UserOptionsError(
             f"Option {field} is not a valid {field} name: {excerpt(value)}. Names use "
-            "lower-case letters, digits and '-'.",
-            field=field,
+            "lower-case letters, digits and '-'."
         )
     return value
 
@@ -181,46 +173,35 @@ def _gpus(raw: Any, profile: Profile) -> int | None:
     if given is None or given == "":
         return None
     if isinstance(given, bool) or not isinstance(given, int | str):
-        raise UserOptionsError(
-            f"Option gpus must be a whole number, got {excerpt(given)}.", field="gpus"
-        )
+        raise UserOptionsError(f"Option gpus must be a whole number, got {excerpt(given)}.")
     value: int
     if isinstance(given, int):
         value = given
     else:
         text = given
         if text.startswith("-") and text[1:].isascii() and text[1:].isdigit():
-            raise UserOptionsError(
-                f"Option gpus must not be negative, got {excerpt(given, 12)}.", field="gpus"
-            )
+            raise UserOptionsError(f"Option gpus must not be negative, got {excerpt(given, 12)}.")
         if not text.isascii() or not text.isdigit():
             raise UserOptionsError(
-                f"Option gpus must be a whole number of GPUs, got {excerpt(given)}.",
-                field="gpus",
+                f"Option gpus must be a whole number of GPUs, got {excerpt(given)}."
             )
         if len(text) > _MAX_GPU_DIGITS:
-            raise UserOptionsError(
-                f"Option gpus is far too large: {excerpt(given, 12)}.", field="gpus"
-            )
+            raise UserOptionsError(f"Option gpus is far too large: {excerpt(given, 12)}.")
         value = int(text)
     if value < 0:
-        raise UserOptionsError(
-            f"Option gpus must not be negative, got {excerpt(value, 12)}.", field="gpus"
-        )
+        raise UserOptionsError(f"Option gpus must not be negative, got {excerpt(value, 12)}.")
     if value > MAX_GPUS:
-        raise UserOptionsError(f"Option gpus is far too large: {excerpt(value, 12)}.", field="gpus")
+        raise UserOptionsError(f"Option gpus is far too large: {excerpt(value, 12)}.")
     if not profile.gpu_choice:
         if value == profile.gpus:
             return None
         raise UserOptionsError(
             f"Profile {profile.name} has a fixed GPU count of {profile.gpus}; leave out the "
-            f"gpus option or choose another profile (asked for {value}).",
-            field="gpus",
+            f"gpus option or choose another profile (asked for {value})."
         )
     if not profile.gpus_min <= value <= profile.gpus_max:
         raise UserOptionsError(
             f"Profile {profile.name} offers {profile.gpus_min} to "
-            f"{plural(profile.gpus_max, 'GPU')}; {value} cannot be chosen.",
-            field="gpus",
+            f"{plural(profile.gpus_max, 'GPU')}; {value} cannot be chosen."
         )
     return value
