@@ -125,17 +125,13 @@ def validate_user_options(
 
 def _check_size(options: Any) -> None:
     try:
-        size = len(json.dumps(options, ensure_ascii=False, default=_unserialisable).encode())
+        size = len(json.dumps(options, ensure_ascii=False).encode())
     except (TypeError, ValueError, RecursionError):
         raise UserOptionsError("Spawn options must be plain JSON values.") from None
     if size > MAX_OPTIONS_BYTES:
         raise UserOptionsError(
             f"Spawn options are too large ({size} bytes; at most {MAX_OPTIONS_BYTES})."
         )
-
-
-def _unserialisable(value: Any) -> Any:
-    raise TypeError(type(value).__name__)
 
 
 def _single(value: Any, field: str) -> Any:
