@@ -423,3 +423,24 @@ def test_a_bad_rule_is_refused_word_for_word(raw: Any, teams: Any, message: str)
     with pytest.raises(GroupRuleError) as caught:
         parse_rules(raw, teams)
     assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("subgroups", "groups", "expected"),
+    [
+        (None, ["/ml/vision/interns"], (("vision",), ())),
+        (None, ["/ml/vision/leads/deputies"], (("vision",), ("vision",))),
+        (True, ["/ml/nlp/leads/deputies"], (("nlp",), ("nlp",))),
+        (False, ["/ml/vision/leads/deputies", "/ml/nlp/interns"], ((), ())),
+        (False, ["/ml/vision/leads"], (("vision",), ("vision",))),
+        (False, ["ml/nlp"], (("nlp",), ())),
+    ],
+)
+def test_sub_groups_count_for_members_and_leads_unless_turned_off(
+    subgroups: bool | None, groups: list[str], expected: tuple[tuple[str, ...], ...]
+) -> None:
+    """Sub-groups of a team's Keycloak paths count by default, for its members and its leads
+    alike; turned off, only the paths themselves do."""
+    built = team_rules(CONFIG) if subgroups is None else team_rules(CONFIG, (), subgroups)
+    found = assign_teams(CONFIG, groups, built)
+    assert (found.teams, found.leads) == expected
