@@ -68,17 +68,16 @@ AZURE_IDS = {
     "preferred_username": "carol@contoso.com",
     "groups": [VISION_ID.upper(), NLP_ID, "5e0c1f3b-0000-4000-8000-000000000000"],
 }
+AZURE_OVERAGE_ENDPOINT = (
+    "https://graph.windows.net/9188040d-6c67-4c5b-b112-36a304b66dad"
+    "/users/00000000-0000-0000-66f3-3332eca7ea81/getMemberObjects"
+)
 AZURE_OVERAGE = {
     "aud": "6731de76-14a6-49ae-97bc-6eba6914391e",
     "oid": "00000000-0000-0000-66f3-3332eca7ea81",
     "preferred_username": "many@contoso.com",
     "_claim_names": {"groups": "src1"},
-    "_claim_sources": {
-        "src1": {
-            "endpoint": "https://graph.windows.net/9188040d-6c67-4c5b-b112-36a304b66dad"
-            "/users/00000000-0000-0000-66f3-3332eca7ea81/getMemberObjects"
-        }
-    },
+    "_claim_sources": {"src1": {"endpoint": AZURE_OVERAGE_ENDPOINT}},
 }
 AZURE_IMPLICIT_OVERAGE = {"preferred_username": "many@contoso.com", "hasgroups": True}
 OKTA = {
@@ -231,10 +230,10 @@ OVERAGE_ADVICE = (
     [
         (
             AZURE_OVERAGE,
-            AZURE_OVERAGE["_claim_sources"]["src1"]["endpoint"],
+            AZURE_OVERAGE_ENDPOINT,
             "The identity provider did not list your groups in the 'groups' claim because you "
             "are in too many groups (Azure AD groups overage); it points to "
-            f"{AZURE_OVERAGE['_claim_sources']['src1']['endpoint']} instead{OVERAGE_ADVICE}",
+            f"{AZURE_OVERAGE_ENDPOINT} instead{OVERAGE_ADVICE}",
         ),
         (
             AZURE_IMPLICIT_OVERAGE,
@@ -317,7 +316,8 @@ def test_a_group_object_gives_its_first_text_name() -> None:
 
 
 def test_group_names_that_are_not_text_or_empty_are_ignored() -> None:
-    found = assign_teams(CONFIG, ["vision-engineers", 5, None, "", "Everyone"], rules())
+    groups: list[Any] = ["vision-engineers", 5, None, "", "Everyone"]
+    found = assign_teams(CONFIG, groups, rules())
     assert found == TeamAssignment(("Everyone", "vision-engineers"), ("vision",), ())
 
 
