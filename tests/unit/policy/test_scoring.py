@@ -16,8 +16,14 @@ REGRESSION = metrics_for("regression")
 
 
 def test_the_metrics_and_which_way_is_better() -> None:
-    assert CLASSIFICATION == ("accuracy", "f1_macro", "precision_macro", "recall_macro")
-    assert REGRESSION == ("rmse", "mae", "r2")
+    assert metrics_for("classification") == (
+        "accuracy",
+        "f1_macro",
+        "precision_macro",
+        "recall_macro",
+    )
+    assert metrics_for("regression") == ("rmse", "mae", "r2")
+    assert metrics_for("ranking") == ()
     lower = sorted(name for name, metric in METRICS.items() if not metric.higher_is_better)
     assert lower == ["mae", "rmse"]
 
@@ -126,3 +132,125 @@ def test_what_cannot_be_scored_says_why(
         score(task, metrics, predictions, labels)
     assert message in info.value.message
     assert str(info.value) == info.value.message
+
+
+@pytest.mark.parametrize(
+    ("task", "metrics", "predictions", "labels", "message"),
+    [
+        (
+            "ranking",
+            ["accuracy"],
+            [1],
+            ["1"],
+            "unknown task 'ranking'; the service scores classification or regression",
+        ),
+        (
+            "classification",
+            ["acuracy"],
+            [1],
+            ["1"],
+            "unknown metric 'acuracy'; the service computes accuracy, f1_macro, "
+            "precision_macro, recall_macro, rmse, mae, r2",
+        ),
+        (
+            "classification",
+            ["accuracy"],
+            "11",
+            ["1", "1"],
+            "the model's predictions must be a list, one value per row",
+        ),
+        (
+            "classification",
+            ["accuracy"],
+            [],
+            [],
+            "the evaluation set has no rows, so there is nothing to score",
+        ),
+        (
+            "classification",
+            ["accuracy"],
+            [1, [0.2, 0.8]],
+            ["1", "0"],
+            "prediction 1 has 2 values; the service scores models that predict one value per row",
+        ),
+        (
+            "classification",
+            ["accuracy"],
+            [{"a": 1}],
+            ["1"],
+            "prediction 0 is a dict; predictions must be numbers or strings",
+        ),
+        (
+            "regression",
+            ["rmse"],
+            ["cat"],
+            ["1"],
+            "prediction 0 is 'cat', not a number; a regression model must predict numbers",
+        ),
+        (
+            "regression",
+            ["rmse"],
+            [1.0],
+            ["n/a"],
+            "the label of row 0 is 'n/a', not a number; a regression evaluation needs "
+            "numeric labels",
+        ),
+        (
+            "regression",
+            ["rmse"],
+            [1.0, 0.0],
+            ["1", " True "],
+            "the label of row 1 is ' True ', not a number; a regression evaluation needs "
+            "numeric labels",
+        ),
+        (
+            "regression",
+            ["rmse"],
+            [1.0],
+            ["1e999"],
+            "the label of row 0 is '1e999', not a number; a regression evaluation needs "
+            "numeric labels",
+        ),
+    ],
+    ids=[
+        "unknown task",
+        "unknown metric",
+        "not a list",
+        "no rows",
+        "several values in a row",
+        "an object",
+        "a word for regression",
+        "a label that is no number",
+        "a truth word as a regression label",
+        "a label too large for a float",
+    ],
+)
+def test_refusals_word_for_word(
+    task: str, metrics: list[str], predictions: Any, labels: list[str], message: str
+) -> None:
+    with pytest.raises(ScoringError) as info:
+        score(task, metrics, predictions, labels)
+    assert info.value.message == message
+
+
+def test_truth_words_in_labels_are_the_classes_one_and_zero() -> None:
+    result = score("classification", ["accuracy"], [1, 0, 1.0], ["True", " false ", "TRUE"])
+    assert result == {"accuracy": 1.0}
+
+
+def test_numbers_too_large_for_a_float_compare_as_their_text() -> None:
+    assert score("classification", ["accuracy"], ["1e999"], ["2e999"]) == {"accuracy": 0.0}
+    assert score("classification", ["accuracy"], ["1e999"], ["1e999"]) == {"accuracy": 1.0}
+
+
+def test_f1_is_the_harmonic_mean_of_precision_and_recall() -> None:
+    # class a: precision 1, recall 1/2; class b: precision 1/2, recall 1
+    result = score("classification", CLASSIFICATION, ["a", "b", "b"], ["a", "a", "b"])
+    assert result == pytest.approx(
+        {
+            "accuracy": 2 / 3,
+            "precision_macro": 3 / 4,
+            "recall_macro": 3 / 4,
+            "f1_macro": 2 / 3,
+        }
+    )

@@ -25,6 +25,9 @@ TEAM_ONLY = Sharing()
 ANYONE = Sharing(outside_team=True)
 VISION = ["vision-engineers"]
 NLP = ["/ml/nlp"]
+OUTSIDE = "sharing outside your teams is turned off by your platform admins."
+OWN_SERVER = "This is your own server: you have access to it already."
+ASK = 'Send a JSON object naming whom to share with: {"user": "<name>"} or {"team": "<team>"}.'
 VISION_GROUPS = ("vision", "vision-leads", "/ml/vision", "vision-engineers", "/ml/vision/leads")
 
 
@@ -43,23 +46,34 @@ def test_parse_target(body: Any, expected: ShareTarget) -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        (None, 'Send a JSON object naming whom to share with: {"user": "<name>"}'),
-        (["bob"], "Send a JSON object"),
+        (None, ASK),
+        (["bob"], ASK),
         ({}, 'Name exactly one of "user" or "team" to share with, not neither.'),
-        ({"user": "bob", "team": "vision"}, "not both."),
+        (
+            {"user": "bob", "team": "vision"},
+            'Name exactly one of "user" or "team" to share with, not both.',
+        ),
         (
             {"group": "vision"},
             'Unknown key \'group\': name whom to share with as "user" or "team".',
         ),
-        ({"user": "bob", "scopes": ["admin:users"]}, "Unknown key 'scopes'"),
-        ({"user": ""}, "\"user\" must be a non-empty name, got ''"),
-        ({"team": 3}, "\"team\" must be a non-empty name, got '3'"),
+        (
+            {"user": "bob", "scopes": ["admin:users"]},
+            'Unknown key \'scopes\': name whom to share with as "user" or "team".',
+        ),
+        (
+            {"user": "bob", "scopes": [], "group": "vision"},
+            "Unknown key 'group', 'scopes': name whom to share with as \"user\" or \"team\".",
+        ),
+        ({"user": ""}, "\"user\" must be a non-empty name, got ''."),
+        ({"team": 3}, "\"team\" must be a non-empty name, got '3'."),
     ],
 )
 def test_parse_target_refuses_bad_bodies(body: Any, message: str) -> None:
     with pytest.raises(SharingRefused) as refused:
         parse_target(body)
-    assert message in refused.value.message
+    assert refused.value.message == message
+    assert str(refused.value) == message
     assert refused.value.http_status == 400
 
 
@@ -157,7 +171,7 @@ def test_allowed_shares(
             NLP,
             None,
             403,
-            "bob is not in any of your teams (vision, research); sharing outside",
+            "bob is not in any of your teams (vision, research); " + OUTSIDE,
         ),
         (
             TEAM_ONLY,
@@ -166,7 +180,7 @@ def test_allowed_shares(
             [],
             None,
             403,
-            "bob is not in your team vision",
+            "bob is not in your team vision; " + OUTSIDE,
         ),
         (
             TEAM_ONLY,
@@ -175,7 +189,7 @@ def test_allowed_shares(
             VISION,
             None,
             403,
-            "You are not a member of any ML team, and sharing outside your teams is turned off",
+            "You are not a member of any ML team, and " + OUTSIDE,
         ),
         (
             TEAM_ONLY,
@@ -186,8 +200,8 @@ def test_allowed_shares(
             404,
             "There is no user ghost on this hub.",
         ),
-        (ANYONE, VISION, ShareTarget("user", "alice"), VISION, None, 400, "your own server"),
-        (TEAM_ONLY, VISION, ShareTarget("user", "alice"), VISION, None, 400, "your own server"),
+        (ANYONE, VISION, ShareTarget("user", "alice"), VISION, None, 400, OWN_SERVER),
+        (TEAM_ONLY, VISION, ShareTarget("user", "alice"), VISION, None, 400, OWN_SERVER),
         (
             TEAM_ONLY,
             VISION,
@@ -195,7 +209,7 @@ def test_allowed_shares(
             None,
             None,
             403,
-            "nlp is not one of your teams (vision); sharing outside your teams is turned off",
+            "nlp is not one of your teams (vision); " + OUTSIDE,
         ),
         # a team that does not exist reads like a team that is not the owner's
         (
@@ -205,7 +219,7 @@ def test_allowed_shares(
             None,
             None,
             403,
-            "secret-project is not one of your teams (vision)",
+            "secret-project is not one of your teams (vision); " + OUTSIDE,
         ),
         (
             ANYONE,
@@ -223,7 +237,7 @@ def test_allowed_shares(
             None,
             None,
             403,
-            "You are not a member of any ML team",
+            "You are not a member of any ML team, and " + OUTSIDE,
         ),
         (
             TEAM_ONLY,
@@ -232,7 +246,8 @@ def test_allowed_shares(
             None,
             {"nlp": ["dan"]},
             409,
-            "Team vision has no group on the hub yet",
+            "Team vision has no group on the hub yet (nobody of the team has signed in), so "
+            "there is nobody to share with.",
         ),
         # untrusted names are shown sanitised
         (
@@ -242,7 +257,17 @@ def test_allowed_shares(
             NLP,
             None,
             403,
-            "?script? is not in your team vision",
+            "?script? is not in your team vision; " + OUTSIDE,
+        ),
+        # a long name is cut after 64 characters
+        (
+            TEAM_ONLY,
+            VISION,
+            ShareTarget("user", "b" * 64 + "c"),
+            NLP,
+            None,
+            403,
+            "b" * 64 + "... is not in your team vision; " + OUTSIDE,
         ),
     ],
 )
@@ -257,5 +282,5 @@ def test_refused_shares(
 ) -> None:
     with pytest.raises(SharingRefused) as refused:
         decide(sharing, owner_groups, target, target_groups, existing)
-    assert message in refused.value.message
+    assert refused.value.message == message
     assert refused.value.http_status == status
