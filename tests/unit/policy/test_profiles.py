@@ -132,6 +132,12 @@ def test_queueable_profile_queues_behind_earlier_requests() -> None:
             False,
             "team research: no GPU; 4 CPUs of 4 CPUs and 4 GiB of 16 GiB memory free",
         ),
+        (
+            5000,
+            20 * GIB,
+            False,
+            "team research: no GPU; 0 CPUs of 4 CPUs and 0 bytes of 16 GiB memory free",
+        ),
     ],
 )
 def test_cpu_only_profile_subject_to_cpu_and_memory_quota(
@@ -148,3 +154,13 @@ def test_cpu_only_profile_ignores_gpu_shortage() -> None:
         ("vision", "ada", 2), ("vision", "bob", 2), ("vision", "cy", 2), ("vision", "dee", 2)
     )
     assert by_name(profile_choices(CONFIG, ledger, "vision", "ada"))["cpu"].enabled
+
+
+def test_a_servers_own_pod_does_not_count_against_deciding_it_again() -> None:
+    on_big = Ledger.from_pods([pod("vision", "ada", 2, server_name="big")])
+    again = by_name(profile_choices(CONFIG, on_big, "vision", "ada", server_name="big"))
+    assert again["pytorch-2gpu"].enabled
+    another = by_name(profile_choices(CONFIG, on_big, "vision", "ada"))
+    assert not another["pytorch-2gpu"].enabled
+    on_default = Ledger.from_pods([pod("vision", "ada", 2)])
+    assert by_name(profile_choices(CONFIG, on_default, "vision", "ada"))["pytorch-2gpu"].enabled
