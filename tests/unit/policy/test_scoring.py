@@ -15,7 +15,7 @@ CLASSIFICATION = metrics_for("classification")
 REGRESSION = metrics_for("regression")
 
 
-def test_the_metrics_and_which_way_is_better() -> None:
+def test_the_metrics_of_each_task_and_which_way_is_better() -> None:
     assert metrics_for("classification") == (
         "accuracy",
         "f1_macro",
