@@ -8,6 +8,7 @@ annotations the GPU ledger reads back from the pod.
 
 from __future__ import annotations
 
+import string
 from typing import Any
 
 from hub_ext.policy import (
@@ -23,11 +24,12 @@ from hub_ext.policy import (
 from server_ext import contract as env
 
 USER_LABEL = "mlteams.io/user"
+_LABEL_CHARS = frozenset(string.ascii_letters + string.digits + "._-")
 
 
 def _label_value(text: str) -> str:
     """A label-safe rendering of a hub user name (labels allow 63 of [A-Za-z0-9._-])."""
-    safe = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in text)[:63]
+    safe = "".join(ch if ch in _LABEL_CHARS else "-" for ch in text)[:63]
     return safe.strip("._-") or "user"
 
 

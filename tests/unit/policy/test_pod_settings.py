@@ -8,6 +8,7 @@ import pytest
 
 from hub_ext.policy import validate_user_options
 from hub_ext.policy.pod_settings import literal, pod_settings
+from hub_ext.policy.validation import is_label_value
 from tests.unit.policy.sample import sample_config
 
 pytestmark = pytest.mark.unit
@@ -97,6 +98,9 @@ def test_the_gpus_chosen_in_a_range_and_no_cpu_or_memory_settings() -> None:
         ("ada.", "ada"),
         ("-ada_", "ada"),
         ("ada lovelace", "ada-lovelace"),
+        ("josé", "jos"),
+        ("zoë.m", "zo-.m"),
+        ("渡辺", "user"),
         ("@@@", "user"),
         ("...", "user"),
         ("a" * 64, "a" * 63),
@@ -108,6 +112,7 @@ def test_the_user_label_is_label_safe(user: str, label: str) -> None:
     options = validate_user_options(config, {"team": "nlp", "profile": "cpu"}, groups=["/ml/nlp"])
     settings = pod_settings(config, options, user=user)
     assert settings["extra_labels"]["mlteams.io/user"] == label
+    assert is_label_value(label)
     assert settings["extra_annotations"]["mlteams.io/user"] == user
 
 
