@@ -876,3 +876,233 @@ def test_the_json_schema_refuses_the_quantities_that_do_not(text: str) -> None:
 )
 def test_the_json_schema_documents_the_label_key_rule(key: str) -> None:
     assert bool(re.fullmatch(LABEL_KEY_PATTERN, key)) == is_label_key(key)
+
+
+# -- whole messages of the promotion settings --------------------------------------------------
+
+REGRESSION = {"uri": "s3://gov/eval/fraud.csv", "label_column": "y", "task": "regression"}
+ALIAS_RULE = "must be an MLflow alias (letters, digits, _ and -; not latest or v1)"
+
+
+def _promotion_problems(promotion: Any) -> list[str]:
+    raw = sample_raw()
+    raw["teams"]["vision"]["promotion"] = promotion
+    with pytest.raises(ConfigError) as info:
+        load_config(raw)
+    return [str(problem) for problem in info.value.problems]
+
+
+def _promotion(promotion: Any) -> Any:
+    raw = sample_raw()
+    raw["teams"]["vision"]["promotion"] = promotion
+    return load_config(raw).teams["vision"].promotion
+
+
+@pytest.mark.parametrize("alias", ["latest", "LATEST", "Latest", "v1", "V2", "v10"])
+def test_an_alias_mlflow_reserves_is_refused(alias: str) -> None:
+    assert _promotion_problems({"aliases": {"champion": alias}}) == [
+        f'MLTeams.teams.vision.promotion.aliases.champion: {ALIAS_RULE}, got "{alias}"'
+    ]
+
+
+@pytest.mark.parametrize("alias", ["prod", "latest-good", "v2-beta", "vision_v2", "V"])
+def test_an_alias_that_only_looks_like_a_reserved_one_is_accepted(alias: str) -> None:
+    assert _promotion({"aliases": {"champion": alias}}).aliases.champion == alias
+
+
+def test_an_evaluation_set_not_in_s3_is_refused_with_the_uri_written() -> None:
+    assert _promotion_problems({"evaluation": {**EVALUATION, "uri": "http://lake/eval.csv"}}) == [
+        "MLTeams.teams.vision.promotion.evaluation.uri: must be an s3://bucket/key URI of one "
+        'CSV file, got "http://lake/eval.csv"'
+    ]
+
+
+def test_a_gate_may_pin_one_value_with_min_equal_to_max() -> None:
+    promotion = _promotion({"evaluation": EVALUATION, "gates": {"accuracy": {"min": 1, "max": 1}}})
+    assert promotion.gates["accuracy"] == Gate(min=1.0, max=1.0)
+
+
+def test_no_gates_need_no_evaluation_set() -> None:
+    promotion = _promotion({"gates": {}, "models": {"fraud": {"gates": {}}}})
+    assert dict(promotion.gates) == {} and promotion.evaluation is None
+    assert promotion.models["fraud"].gates == {}
+
+
+def test_gates_not_a_mapping_is_the_only_problem_reported() -> None:
+    assert _promotion_problems({"gates": ["accuracy"]}) == [
+        'MLTeams.teams.vision.promotion.gates: must be a mapping, got ["accuracy"]'
+    ]
+
+
+def test_a_model_with_its_own_evaluation_set_is_gated_on_its_own_task() -> None:
+    promotion = _promotion(
+        {
+            "evaluation": EVALUATION,
+            "gates": {"accuracy": {"min": 0.9}},
+            "models": {"fraud": {"evaluation": REGRESSION, "gates": {"rmse": {"max": 0.5}}}},
+        }
+    )
+    fraud = promotion.models["fraud"]
+    assert fraud.evaluation is not None and fraud.evaluation.task == "regression"
+    assert fraud.gates == {"rmse": Gate(max=0.5)}
+
+
+def test_a_model_with_its_own_evaluation_set_keeps_the_teams_gates() -> None:
+    """The team's gates apply to the model's evaluation set, so their metrics must fit its task."""
+    problems = _promotion_problems(
+        {
+            "evaluation": EVALUATION,
+            "gates": {"accuracy": {"min": 0.9}},
+            "models": {"fraud": {"evaluation": REGRESSION}},
+        }
+    )
+    assert problems == [
+        "MLTeams.teams.vision.promotion.models.fraud.gates.accuracy: accuracy is a "
+        "classification metric but the evaluation's task is regression"
+    ]
+
+
+def test_gate_problems_of_the_team_and_of_each_model_are_all_reported() -> None:
+    problems = _promotion_problems(
+        {
+            "gates": {"accuracy": {"min": 0.9}},
+            "models": {
+                "churn": "strict",
+                "fraud": {"gates": {"f1_macro": {"min": 0.8}}},
+                "ranker": {"high_stakes": True},
+            },
+        }
+    )
+    assert problems == [
+        'MLTeams.teams.vision.promotion.models.churn: must be a mapping, got "strict"',
+        "MLTeams.teams.vision.promotion.gates: gates need an evaluation set: set "
+        "promotion.evaluation (uri, label_column, task)",
+        "MLTeams.teams.vision.promotion.models.fraud.gates: gates need an evaluation set: set "
+        "promotion.evaluation or promotion.models.fraud.evaluation (uri, label_column, task)",
+    ]
+
+
+READABLE = "which team vision's users can read: its labels would not be held out"
+
+
+def test_a_models_evaluation_set_inside_a_teams_dataset_is_refused() -> None:
+    inside = {**EVALUATION, "uri": "s3://lake/imagenet/labels.csv"}
+    assert _promotion_problems({"models": {"fraud": {"evaluation": inside}}}) == [
+        "MLTeams.teams.vision.promotion.models.fraud.evaluation.uri: the evaluation set lies "
+        f"inside dataset imagenet (s3://lake/imagenet/), {READABLE}"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("dataset", "evaluation", "inside"),
+    [
+        ("s3://lake/imagenet/", "s3://lake/imagenet/labels.csv", True),
+        ("s3://lake/imagenet", "s3://lake/imagenet/val/labels.csv", True),
+        ("s3://lake/imagenet//", "s3://lake/imagenet/labels.csv", True),
+        ("s3://lake/scans-X", "s3://lake/scans-X/labels.csv", True),
+        ("s3://lake/scans-X", "s3://lake/scans-/labels.csv", False),
+        ("s3://lake/imagenet", "s3://lake/imagenet-eval/labels.csv", False),
+        ("s3://other/imagenet/", "s3://lake/imagenet/labels.csv", False),
+    ],
+)
+def test_an_evaluation_set_is_inside_a_dataset_below_its_folder_only(
+    dataset: str, evaluation: str, inside: bool
+) -> None:
+    raw = sample_raw()
+    raw["datasets"]["imagenet"]["uri"] = dataset
+    raw["teams"]["vision"]["promotion"]["evaluation"]["uri"] = evaluation
+    expected = [
+        "MLTeams.teams.vision.promotion.evaluation.uri: the evaluation set lies inside dataset "
+        f"imagenet ({dataset}), {READABLE}"
+    ]
+    problems: list[str] = []
+    try:
+        load_config(raw)
+    except ConfigError as error:
+        problems = [str(problem) for problem in error.problems]
+    assert problems == (expected if inside else [])
+
+
+def test_a_bad_datasets_list_beside_an_evaluation_set_is_its_only_problem() -> None:
+    raw = sample_raw()
+    raw["teams"]["vision"]["datasets"] = "imagenet"
+    with pytest.raises(ConfigError) as info:
+        load_config(raw)
+    assert [str(problem) for problem in info.value.problems] == [
+        'MLTeams.teams.vision.datasets: must be a list, got "imagenet"'
+    ]
+
+
+def test_a_dataset_listed_when_none_is_declared() -> None:
+    raw = sample_raw()
+    raw["datasets"] = {}
+    raw["teams"]["vision"]["datasets"] = ["coco"]
+    with pytest.raises(ConfigError) as info:
+        load_config(raw)
+    assert [str(problem) for problem in info.value.problems] == [
+        'MLTeams.teams.vision.datasets[0]: dataset "coco" is not declared under '
+        "MLTeams.datasets; declared: none"
+    ]
+
+
+# -- serving and tolerations -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("serving", "expected"),
+    [
+        (
+            {"min_replicas": 2},
+            ["MLTeams.teams.vision.serving.max_replicas: must be at least min_replicas (2)"],
+        ),
+        (
+            {"max_replicas": 0},
+            [
+                "MLTeams.teams.vision.serving.max_replicas: must be an integer >= 1, got 0",
+                "MLTeams.teams.vision.serving.max_replicas: must be at least min_replicas (1)",
+            ],
+        ),
+    ],
+)
+def test_serving_replicas_left_out_default_to_one(
+    serving: dict[str, Any], expected: list[str]
+) -> None:
+    raw = sample_raw()
+    raw["teams"]["vision"]["serving"] = serving
+    with pytest.raises(ConfigError) as info:
+        load_config(raw)
+    assert [str(problem) for problem in info.value.problems] == expected
+
+
+def test_a_toleration_in_a_pod_spec_carries_each_key_set() -> None:
+    toleration = Toleration(key="node.kubernetes.io/unreachable", value="true", effect="NoExecute")
+    assert toleration.to_k8s() == {
+        "operator": "Equal",
+        "key": "node.kubernetes.io/unreachable",
+        "value": "true",
+        "effect": "NoExecute",
+    }
+    evicting = Toleration(operator="Exists", effect="NoExecute", toleration_seconds=300)
+    assert evicting.to_k8s() == {
+        "operator": "Exists",
+        "effect": "NoExecute",
+        "tolerationSeconds": 300,
+    }
+
+
+def test_a_missing_key_does_not_hide_the_other_problems_of_its_entry() -> None:
+    raw = sample_raw()
+    del raw["teams"]["vision"]["quota"]
+    raw["teams"]["vision"]["datasets"] = ["coco"]
+    del raw["profiles"]["cpu"]["image"]
+    raw["teams"]["research"]["quota"]["cpu"] = "1"
+    with pytest.raises(ConfigError) as info:
+        load_config(raw)
+    assert [str(problem) for problem in info.value.problems] == [
+        "MLTeams.teams.vision.quota: is required",
+        "MLTeams.profiles.cpu.image: is required",
+        'MLTeams.teams.vision.datasets[0]: dataset "coco" is not declared under '
+        "MLTeams.datasets; declared: imagenet",
+        'MLTeams.teams.research.profiles[0]: profile "cpu" needs 2 CPUs but team research\'s '
+        "quota is 1 CPU",
+    ]

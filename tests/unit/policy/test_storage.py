@@ -151,6 +151,15 @@ def test_bad_storage_settings_name_the_key_and_why(mutate: Mutation, expected: s
     assert expected in str(info.value)
 
 
+def test_a_home_or_team_folder_as_big_as_the_storage_quota_fits() -> None:
+    raw = with_storage()
+    raw["teams"]["vision"]["home"]["capacity"] = "100Gi"
+    raw["teams"]["vision"]["shared_folder"]["capacity"] = "100Gi"
+    vision = load_config(raw).teams["vision"]
+    assert vision.shared_folder is not None
+    assert (vision.home.capacity, vision.shared_folder.capacity) == (100 * GIB, 100 * GIB)
+
+
 def test_a_folder_the_admin_creates_needs_no_room_in_the_quota() -> None:
     raw = with_storage()
     raw["teams"]["vision"]["quota"]["claims"] = 0
