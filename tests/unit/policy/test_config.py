@@ -734,6 +734,31 @@ def test_a_bad_team_name_is_reported_once() -> None:
     assert [problem.path for problem in info.value.problems] == ['MLTeams.teams["Vision Team"]']
 
 
+def test_a_team_with_a_bad_name_is_checked_no_further() -> None:
+    raw = sample_raw()
+    raw["teams"]["Vision Team"] = {
+        "quota": {"gpus": 0},
+        "profiles": ["ghost"],
+        "namespace": "ml-nlp",
+    }
+    with pytest.raises(ConfigError) as info:
+        load_config(raw)
+    assert [str(problem) for problem in info.value.problems] == [
+        'MLTeams.teams["Vision Team"]: team name must be a DNS-1123 label (lower-case letters, '
+        "digits and '-', at most 63 characters)"
+    ]
+
+
+def test_a_team_keyed_by_a_number_is_refused_by_its_key() -> None:
+    raw = sample_raw()
+    raw["teams"][7] = {"quota": {"gpus": 0}, "profiles": ["ghost"], "namespace": "ml-nlp"}
+    with pytest.raises(ConfigError) as info:
+        load_config(raw)
+    messages = [str(problem) for problem in info.value.problems]
+    assert messages[0] == "MLTeams.teams[7]: keys must be strings, got 7"
+    assert all(message.startswith("MLTeams.teams[7]") for message in messages), messages
+
+
 def test_an_entry_takes_its_name_from_its_key_only() -> None:
     raw = sample_raw()
     raw["profiles"]["cpu"]["name"] = "other"
@@ -1082,7 +1107,9 @@ def test_a_toleration_in_a_pod_spec_carries_each_key_set() -> None:
         "value": "true",
         "effect": "NoExecute",
     }
-    evicting = Toleration(operator="Exists", effect="NoExecute", toleration_seconds=300)
+    evicting = Toleration.model_validate(
+        {"operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
+    )
     assert evicting.to_k8s() == {
         "operator": "Exists",
         "effect": "NoExecute",

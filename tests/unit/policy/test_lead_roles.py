@@ -58,6 +58,7 @@ def test_a_refused_lead_scope_is_named_with_its_key(scopes: list[Any], message: 
 
 
 def test_a_refused_lead_scope_is_named_below_the_key_given() -> None:
+    scopes: list[Any] = ["read:hub", None]
     with pytest.raises(LeadScopeError) as caught:
-        check_lead_scopes(["read:hub", None], key="c.TeamOAuthenticator.lead_scopes")
+        check_lead_scopes(scopes, key="c.TeamOAuthenticator.lead_scopes")
     assert str(caught.value) == "c.TeamOAuthenticator.lead_scopes[1]: must be a non-empty string"
