@@ -1133,3 +1133,57 @@ def test_a_missing_key_does_not_hide_the_other_problems_of_its_entry() -> None:
         'MLTeams.teams.research.profiles[0]: profile "cpu" needs 2 CPUs but team research\'s '
         "quota is 1 CPU",
     ]
+
+
+def _problems(raw: dict[str, Any], root: str = "MLTeams") -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_config(raw, root=root)
+    return [str(problem) for problem in info.value.problems]
+
+
+DECLARED_PROFILES = "declared: cpu, flex, pytorch-1gpu, pytorch-2gpu, queued-1gpu, queued-4gpu"
+
+
+def test_a_cpu_quota_written_as_a_number_is_in_cores() -> None:
+    raw = sample_raw()
+    raw["teams"]["research"]["quota"]["cpu"] = 1
+    assert _problems(raw) == [
+        'MLTeams.teams.research.profiles[0]: profile "cpu" needs 2 CPUs but team research\'s '
+        "quota is 1 CPU"
+    ]
+
+
+def test_a_team_that_is_not_a_mapping_does_not_hide_the_next_teams_problems() -> None:
+    raw = sample_raw()
+    raw["teams"]["vision"] = None
+    raw["teams"]["research"]["profiles"] = ["cpu", "ghost"]
+    assert _problems(raw) == [
+        "MLTeams.teams.vision: must be a mapping, got null",
+        'MLTeams.teams.research.profiles[1]: profile "ghost" is not declared under '
+        f"MLTeams.profiles; {DECLARED_PROFILES}",
+    ]
+
+
+def test_every_problem_across_the_keys_of_one_team_is_reported() -> None:
+    raw = sample_raw()
+    vision = raw["teams"]["vision"]
+    vision["profiles"] = ["cpu", "ghost"]
+    vision["datasets"] = ["imagenet", "coco"]
+    vision["promotion"]["evaluation"]["uri"] = "s3://lake/imagenet/eval.csv"
+    assert _problems(raw) == [
+        'MLTeams.teams.vision.profiles[1]: profile "ghost" is not declared under '
+        f"MLTeams.profiles; {DECLARED_PROFILES}",
+        "MLTeams.teams.vision.promotion.evaluation.uri: the evaluation set lies inside dataset "
+        f"imagenet (s3://lake/imagenet/), {READABLE}",
+        'MLTeams.teams.vision.datasets[1]: dataset "coco" is not declared under '
+        "MLTeams.datasets; declared: imagenet",
+    ]
+
+
+def test_undeclared_datasets_are_reported_below_the_configured_root() -> None:
+    raw = sample_raw()
+    raw["teams"]["vision"]["datasets"] = ["imagenet", "coco"]
+    assert _problems(raw, root="c.MLTeams") == [
+        'c.MLTeams.teams.vision.datasets[1]: dataset "coco" is not declared under '
+        "c.MLTeams.datasets; declared: imagenet"
+    ]
