@@ -1087,6 +1087,10 @@ def test_a_dataset_listed_when_none_is_declared() -> None:
                 "MLTeams.teams.vision.serving.max_replicas: must be at least min_replicas (1)",
             ],
         ),
+        (
+            {"min_replicas": 2, "max_replicas": "two"},
+            ['MLTeams.teams.vision.serving.max_replicas: must be an integer >= 1, got "two"'],
+        ),
     ],
 )
 def test_serving_replicas_left_out_default_to_one(
