@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import pytest
 from pydantic import Field, ValidationError
 
-from hub_ext.policy.config import Schema, Team
+from hub_ext.policy.config import MLTeamsConfig, Schema, Team
 from hub_ext.policy.fields import (
     CountOrModel,
     Frozen,
@@ -200,4 +200,20 @@ def test_a_team_built_in_python_reports_each_problem_with_the_value() -> None:
     ] == [
         ("mlteams", ("name",), "must be a string, got 5", 5),
         ("mlteams", ("groups", 2), '"a" is listed twice', "a"),
+    ]
+
+
+def test_a_configuration_built_in_python_names_other_keys_below_mlteams() -> None:
+    with pytest.raises(ValidationError) as info:
+        MLTeamsConfig.model_validate(
+            {
+                "teams": {"a": {"quota": {"gpus": 0}, "profiles": ["pytorch"]}},
+                "profiles": {"cpu": {"image": "img"}},
+            }
+        )
+    assert [(error["loc"], error["msg"]) for error in info.value.errors()] == [
+        (
+            ("teams", "a", "profiles", 0),
+            'profile "pytorch" is not declared under MLTeams.profiles; declared: cpu',
+        )
     ]
