@@ -194,7 +194,7 @@ def _message(error: ErrorDetails, allowed_keys: Sequence[str]) -> str | None:
     loc = tuple(error["loc"])
     value = error.get("input")
     if kind == MLTEAMS_ERROR:
-        return str((error.get("ctx") or {}).get("message", error["msg"]))
+        return error["msg"]
     if kind == "default_factory_not_called":
         return None
     if kind == "missing":
