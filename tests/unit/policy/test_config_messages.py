@@ -7,6 +7,7 @@ rule (the longest name, the largest number) are accepted.
 
 from __future__ import annotations
 
+import copy
 import datetime
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -34,7 +35,7 @@ def _put(path: str, value: Any) -> Change:
         node = raw
         for key in keys[:-1]:
             node = node[key]
-        node[keys[-1]] = value
+        node[keys[-1]] = copy.deepcopy(value)
 
     return change
 
