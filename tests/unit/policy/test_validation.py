@@ -10,7 +10,7 @@ from pydantic import Field, ValidationError
 
 from hub_ext.policy.config import Schema
 from hub_ext.policy.fields import written_by_admin
-from hub_ext.policy.validation import excerpt, problems_from
+from hub_ext.policy.validation import excerpt, problems_from, show
 
 pytestmark = pytest.mark.unit
 
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.unit
         ('<b onclick="x">', None, "'?b onclick=?x??'"),
         (12, None, "'12'"),
         (None, None, "'null'"),
-        (["a"], None, "a list"),
+        (("a",), None, "a tuple"),
     ],
 )
 def test_an_excerpt_is_cut_after_its_limit_and_sanitised(
@@ -33,6 +33,27 @@ def test_an_excerpt_is_cut_after_its_limit_and_sanitised(
 ) -> None:
     shown = excerpt(value) if limit is None else excerpt(value, limit)
     assert shown == expected
+
+
+def _circular() -> list[Any]:
+    looped: list[Any] = []
+    looped.append(looped)
+    return looped
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("a" * 58, '"' + "a" * 58 + '"'),
+        ("a" * 59, '"' + "a" * 56 + "..."),
+        ("é\n", '"\\u00e9\\n"'),
+        (lambda: {"gpus": {1, 2}}, '{"gpus": "<set>"}'),
+        (lambda: {(1, 2): "pair"}, "<dict>"),
+        (_circular, "<list>"),
+    ],
+)
+def test_a_value_is_shown_as_json_cut_after_sixty_characters(value: Any, expected: str) -> None:
+    assert show(value() if callable(value) else value) == expected
 
 
 def _plain_model() -> type[Schema]:
