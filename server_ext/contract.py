@@ -55,14 +55,13 @@ DEFAULT_HTTP_MAX_RETRIES = "1"
 OBJECT_STORE_CLIENT = "FSSPEC_S3"
 """fsspec's defaults for ``s3://`` filesystems (JSON), read when fsspec is imported."""
 DEFAULT_OBJECT_STORE_CLIENT = (
-    '{"retries": 3, "config_kwargs": {"connect_timeout": 5, "read_timeout": 10,'
+    '{"config_kwargs": {"connect_timeout": 5, "read_timeout": 10,'
     ' "retries": {"mode": "standard", "max_attempts": 1}}}'
 )
-"""An object store that accepts connections but does not answer fails a read in about a minute (a
-10-second idle timeout; s3fs tries each call 3 times instead of its default 5, a read makes two
-calls, and botocore does not retry as well), instead of the clients' defaults (60-second
-timeouts, each try retried by botocore: more than 20 minutes); ``storage_options`` given to a
-reader still win."""
+"""An object store that accepts connections but does not answer fails a read in about 100 s (a
+10-second idle timeout; s3fs tries each call 5 times and a read makes two, so botocore does not
+retry as well), instead of the clients' defaults (60-second timeouts, each try retried by
+botocore: more than 20 minutes); ``storage_options`` given to a reader still win."""
 
 SECRET_ENV_NAMES = (TRACKING_TOKEN, TRACKING_USERNAME, TRACKING_PASSWORD)
 """Variables that carry credentials: set from a secret reference (or the server's own hub token,
