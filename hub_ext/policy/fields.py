@@ -548,10 +548,12 @@ class Keyed(Frozen):
     def check(self, value: Any, info: core_schema.ValidationInfo) -> Any:
         if not isinstance(value, Mapping):
             return value
+        # a key that is not a string (YAML's `7:`) is refused by its own rule; the entry still
+        # learns a name, so that refusal is the only problem the key causes
         return {
             key: (
-                {**entry, "name": EntryKey(key)}
-                if isinstance(key, str) and isinstance(entry, Mapping) and "name" not in entry
+                {**entry, "name": EntryKey(str(key))}
+                if isinstance(entry, Mapping) and "name" not in entry
                 else entry
             )
             for key, entry in value.items()
