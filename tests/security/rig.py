@@ -19,6 +19,9 @@ SECRET_VARIABLE = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|_KEY$")
 WHERE_VARIABLE = re.compile(r"_(URL|URI|ENDPOINT|FILE|PATH|DIR)$")
 """Variables that say where a secret is or is asked for (a token endpoint, a key file), which
 the rig publishes: not secrets themselves."""
+NAMES_NOT_SECRET = frozenset({"_MLFLOW_HUEY_INSTANCE_KEY"})
+"""Secret-looking names that hold no secret: MLflow names each job runner's queue with
+``_MLFLOW_HUEY_INSTANCE_KEY`` and lists it in its public ``server-info`` answer."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class RigProcess:
             for name, value in self.environment.items()
             if SECRET_VARIABLE.search(name)
             and not WHERE_VARIABLE.search(name)
+            and name not in NAMES_NOT_SECRET
             and len(value) >= MIN_SECRET_LENGTH
         }
 
